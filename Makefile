@@ -1,0 +1,28 @@
+# raftwright: every target depends on setup, so a fresh clone needs no manual step.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup check lint typecheck test properties
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check spec properties tests
+
+typecheck: setup
+	$(BIN)/mypy
+
+check: lint typecheck
+	$(BIN)/python -m pytest -q tests/spec
+
+test: setup
+	$(BIN)/python -m pytest -q

@@ -1,0 +1,1 @@
+"""raftwright implementation: asyncio + grpc.aio Raft node."""

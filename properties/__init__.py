@@ -1,0 +1,1 @@
+"""raftwright properties: invariants and the engines that check them."""

@@ -1,0 +1,1 @@
+"""raftwright reference spec: a pure, immutable model of Raft."""
