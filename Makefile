@@ -26,3 +26,11 @@ check: lint typecheck
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+.PHONY: protos cluster
+
+protos: setup
+	$(BIN)/python protos/generate.py
+
+cluster: setup
+	$(BIN)/raftwright cluster --nodes 3 --data-dir ./data
