@@ -1,0 +1,317 @@
+"""Conversion between impl._core's frozen message dataclasses and raft.proto.
+
+The wire format mirrors the dataclasses field for field, so conversion is a
+plain copy plus validation of what protobuf cannot express (an unknown entry
+kind, an empty sender, a snapshot stream with holes). Anything that does not
+convert raises MalformedProto and the transport answers INVALID_ARGUMENT
+without touching the core.
+
+Snapshots travel as a stream of SnapshotChunk: the first chunk carries the
+header (cluster_id, sender, term, meta), every chunk its byte offset, the last
+one done=True; SnapshotAssembler checks the offsets so a lost or reordered
+chunk is refused rather than silently corrupting the state machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from impl._core import (
+    AppendRequest,
+    AppendResponse,
+    Entry,
+    EntryKind,
+    SnapshotMeta,
+    SnapshotRequest,
+    SnapshotResponse,
+    TimeoutNow,
+    VoteRequest,
+    VoteResponse,
+)
+from impl.generated import raft_pb2
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "MalformedProto",
+    "SnapshotAssembler",
+    "append_request_from_pb",
+    "append_request_to_pb",
+    "append_response_from_pb",
+    "append_response_to_pb",
+    "snapshot_chunks",
+    "snapshot_response_from_pb",
+    "snapshot_response_to_pb",
+    "timeout_now_from_pb",
+    "timeout_now_to_pb",
+    "vote_request_from_pb",
+    "vote_request_to_pb",
+    "vote_response_from_pb",
+    "vote_response_to_pb",
+]
+
+DEFAULT_CHUNK_SIZE = 1 << 20
+
+_KIND_TO_PB: dict[EntryKind, int] = {}
+_PB_TO_KIND: dict[int, EntryKind] = {}
+for _kind in EntryKind:
+    _value = raft_pb2.EntryKind.Value(f"ENTRY_KIND_{_kind.name}")
+    _KIND_TO_PB[_kind] = _value
+    _PB_TO_KIND[_value] = _kind
+
+
+class MalformedProto(ValueError):
+    """MalformedProto: a protobuf that decodes but cannot be a valid message."""
+
+
+def _check_header(sender: str, cluster_id: str) -> None:
+    if not sender:
+        raise MalformedProto("message has an empty sender")
+    if not cluster_id:
+        raise MalformedProto("message has an empty cluster_id")
+
+
+# --- entries -----------------------------------------------------------------
+
+
+def entry_to_pb(entry: Entry) -> raft_pb2.Entry:
+    """entry_to_pb copies one log entry."""
+    return raft_pb2.Entry(
+        index=entry.index, term=entry.term, kind=_KIND_TO_PB[entry.kind], data=entry.data
+    )  # type: ignore[arg-type]
+
+
+def entry_from_pb(pb: raft_pb2.Entry) -> Entry:
+    """entry_from_pb copies one log entry, refusing unknown kinds."""
+    kind = _PB_TO_KIND.get(pb.kind)
+    if kind is None:
+        raise MalformedProto(f"entry {pb.index} has unknown kind {pb.kind}")
+    return Entry(index=pb.index, term=pb.term, kind=kind, data=pb.data)
+
+
+def meta_to_pb(meta: SnapshotMeta) -> raft_pb2.SnapshotMeta:
+    return raft_pb2.SnapshotMeta(index=meta.index, term=meta.term, voters=list(meta.voters))
+
+
+def meta_from_pb(pb: raft_pb2.SnapshotMeta) -> SnapshotMeta:
+    return SnapshotMeta(index=pb.index, term=pb.term, voters=tuple(pb.voters))
+
+
+# --- votes -------------------------------------------------------------------
+
+
+def vote_request_to_pb(msg: VoteRequest) -> raft_pb2.VoteRequest:
+    return raft_pb2.VoteRequest(
+        cluster_id=msg.cluster_id,
+        sender=msg.sender,
+        term=msg.term,
+        prevote=msg.prevote,
+        last_log_index=msg.last_log_index,
+        last_log_term=msg.last_log_term,
+    )
+
+
+def vote_request_from_pb(pb: raft_pb2.VoteRequest) -> VoteRequest:
+    _check_header(pb.sender, pb.cluster_id)
+    return VoteRequest(
+        cluster_id=pb.cluster_id,
+        sender=pb.sender,
+        term=pb.term,
+        prevote=pb.prevote,
+        last_log_index=pb.last_log_index,
+        last_log_term=pb.last_log_term,
+    )
+
+
+def vote_response_to_pb(msg: VoteResponse) -> raft_pb2.VoteResponse:
+    return raft_pb2.VoteResponse(
+        cluster_id=msg.cluster_id,
+        sender=msg.sender,
+        term=msg.term,
+        prevote=msg.prevote,
+        granted=msg.granted,
+        request_term=msg.request_term,
+    )
+
+
+def vote_response_from_pb(pb: raft_pb2.VoteResponse) -> VoteResponse:
+    _check_header(pb.sender, pb.cluster_id)
+    return VoteResponse(
+        cluster_id=pb.cluster_id,
+        sender=pb.sender,
+        term=pb.term,
+        prevote=pb.prevote,
+        granted=pb.granted,
+        request_term=pb.request_term,
+    )
+
+
+# --- appends -----------------------------------------------------------------
+
+
+def append_request_to_pb(msg: AppendRequest) -> raft_pb2.AppendRequest:
+    kinds = _KIND_TO_PB
+    pb_entry = raft_pb2.Entry
+    return raft_pb2.AppendRequest(
+        cluster_id=msg.cluster_id,
+        sender=msg.sender,
+        term=msg.term,
+        prev_log_index=msg.prev_log_index,
+        prev_log_term=msg.prev_log_term,
+        entries=[
+            pb_entry(index=e.index, term=e.term, kind=kinds[e.kind], data=e.data)  # type: ignore[arg-type]
+            for e in msg.entries
+        ],
+        leader_commit=msg.leader_commit,
+        read_ctx=msg.read_ctx,
+    )
+
+
+def append_request_from_pb(pb: raft_pb2.AppendRequest) -> AppendRequest:
+    _check_header(pb.sender, pb.cluster_id)
+    kinds = _PB_TO_KIND
+    entries: list[Entry] = []
+    for e in pb.entries:
+        kind = kinds.get(e.kind)
+        if kind is None:
+            raise MalformedProto(f"entry {e.index} has unknown kind {e.kind}")
+        entries.append(Entry(index=e.index, term=e.term, kind=kind, data=e.data))
+    return AppendRequest(
+        cluster_id=pb.cluster_id,
+        sender=pb.sender,
+        term=pb.term,
+        prev_log_index=pb.prev_log_index,
+        prev_log_term=pb.prev_log_term,
+        entries=tuple(entries),
+        leader_commit=pb.leader_commit,
+        read_ctx=pb.read_ctx,
+    )
+
+
+def append_response_to_pb(msg: AppendResponse) -> raft_pb2.AppendResponse:
+    return raft_pb2.AppendResponse(
+        cluster_id=msg.cluster_id,
+        sender=msg.sender,
+        term=msg.term,
+        success=msg.success,
+        match_index=msg.match_index,
+        reject_hint_index=msg.reject_hint_index,
+        reject_hint_term=msg.reject_hint_term,
+        read_ctx=msg.read_ctx,
+    )
+
+
+def append_response_from_pb(pb: raft_pb2.AppendResponse) -> AppendResponse:
+    _check_header(pb.sender, pb.cluster_id)
+    return AppendResponse(
+        cluster_id=pb.cluster_id,
+        sender=pb.sender,
+        term=pb.term,
+        success=pb.success,
+        match_index=pb.match_index,
+        reject_hint_index=pb.reject_hint_index,
+        reject_hint_term=pb.reject_hint_term,
+        read_ctx=pb.read_ctx,
+    )
+
+
+# --- snapshots ---------------------------------------------------------------
+
+
+def snapshot_chunks(
+    msg: SnapshotRequest, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> Iterator[raft_pb2.SnapshotChunk]:
+    """snapshot_chunks splits a SnapshotRequest into a stream (at least one chunk)."""
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be positive")
+    data = msg.data
+    offset = 0
+    first = True
+    while True:
+        piece = data[offset : offset + chunk_size]
+        done = offset + len(piece) >= len(data)
+        if first:
+            yield raft_pb2.SnapshotChunk(
+                cluster_id=msg.cluster_id,
+                sender=msg.sender,
+                term=msg.term,
+                meta=meta_to_pb(msg.meta),
+                offset=offset,
+                data=piece,
+                done=done,
+            )
+            first = False
+        else:
+            yield raft_pb2.SnapshotChunk(offset=offset, data=piece, done=done)
+        offset += len(piece)
+        if done:
+            return
+
+
+class SnapshotAssembler:
+    """SnapshotAssembler rebuilds a SnapshotRequest from its chunks, in order."""
+
+    def __init__(self, max_bytes: int = 1 << 31) -> None:
+        self._header: raft_pb2.SnapshotChunk | None = None
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._done = False
+        self._max = max_bytes
+
+    def add(self, chunk: raft_pb2.SnapshotChunk) -> None:
+        """add one chunk; raises MalformedProto on a hole, overlap or late chunk."""
+        if self._done:
+            raise MalformedProto("snapshot chunk after the last one")
+        if self._header is None:
+            _check_header(chunk.sender, chunk.cluster_id)
+            if not chunk.HasField("meta"):
+                raise MalformedProto("first snapshot chunk has no meta")
+            self._header = chunk
+        if chunk.offset != self._size:
+            raise MalformedProto(
+                f"snapshot chunk at offset {chunk.offset}, expected {self._size}"
+            )
+        self._size += len(chunk.data)
+        if self._size > self._max:
+            raise MalformedProto(f"snapshot larger than {self._max} bytes")
+        self._parts.append(chunk.data)
+        self._done = chunk.done
+
+    def result(self) -> SnapshotRequest:
+        """result returns the whole request; the stream must have ended with done."""
+        if self._header is None:
+            raise MalformedProto("empty snapshot stream")
+        if not self._done:
+            raise MalformedProto("snapshot stream ended before the last chunk")
+        h = self._header
+        return SnapshotRequest(
+            cluster_id=h.cluster_id,
+            sender=h.sender,
+            term=h.term,
+            meta=meta_from_pb(h.meta),
+            data=b"".join(self._parts),
+        )
+
+
+def snapshot_response_to_pb(msg: SnapshotResponse) -> raft_pb2.SnapshotResponse:
+    return raft_pb2.SnapshotResponse(
+        cluster_id=msg.cluster_id, sender=msg.sender, term=msg.term, match_index=msg.match_index
+    )
+
+
+def snapshot_response_from_pb(pb: raft_pb2.SnapshotResponse) -> SnapshotResponse:
+    _check_header(pb.sender, pb.cluster_id)
+    return SnapshotResponse(
+        cluster_id=pb.cluster_id, sender=pb.sender, term=pb.term, match_index=pb.match_index
+    )
+
+
+# --- leadership transfer -----------------------------------------------------
+
+
+def timeout_now_to_pb(msg: TimeoutNow) -> raft_pb2.TimeoutNowRequest:
+    return raft_pb2.TimeoutNowRequest(cluster_id=msg.cluster_id, sender=msg.sender, term=msg.term)
+
+
+def timeout_now_from_pb(pb: raft_pb2.TimeoutNowRequest) -> TimeoutNow:
+    _check_header(pb.sender, pb.cluster_id)
+    return TimeoutNow(cluster_id=pb.cluster_id, sender=pb.sender, term=pb.term)
