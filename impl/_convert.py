@@ -3,7 +3,7 @@
 The wire format mirrors the dataclasses field for field, so conversion is a
 plain copy plus validation of what protobuf cannot express (an unknown entry
 kind, an empty sender, a snapshot stream with holes). Anything that does not
-convert raises MalformedProto and the transport answers INVALID_ARGUMENT
+convert raises MalformedProtoError and the transport answers INVALID_ARGUMENT
 without touching the core.
 
 Snapshots travel as a stream of SnapshotChunk: the first chunk carries the
@@ -32,7 +32,7 @@ from impl.generated import raft_pb2
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
-    "MalformedProto",
+    "MalformedProtoError",
     "SnapshotAssembler",
     "append_request_from_pb",
     "append_request_to_pb",
@@ -51,7 +51,7 @@ __all__ = [
 
 DEFAULT_CHUNK_SIZE = 1 << 20
 
-_KIND_TO_PB: dict[EntryKind, int] = {}
+_KIND_TO_PB: dict[EntryKind, raft_pb2.EntryKind.ValueType] = {}
 _PB_TO_KIND: dict[int, EntryKind] = {}
 for _kind in EntryKind:
     _value = raft_pb2.EntryKind.Value(f"ENTRY_KIND_{_kind.name}")
@@ -59,15 +59,15 @@ for _kind in EntryKind:
     _PB_TO_KIND[_value] = _kind
 
 
-class MalformedProto(ValueError):
-    """MalformedProto: a protobuf that decodes but cannot be a valid message."""
+class MalformedProtoError(ValueError):
+    """MalformedProtoError: a protobuf that decodes but cannot be a valid message."""
 
 
 def _check_header(sender: str, cluster_id: str) -> None:
     if not sender:
-        raise MalformedProto("message has an empty sender")
+        raise MalformedProtoError("message has an empty sender")
     if not cluster_id:
-        raise MalformedProto("message has an empty cluster_id")
+        raise MalformedProtoError("message has an empty cluster_id")
 
 
 # --- entries -----------------------------------------------------------------
@@ -77,14 +77,14 @@ def entry_to_pb(entry: Entry) -> raft_pb2.Entry:
     """entry_to_pb copies one log entry."""
     return raft_pb2.Entry(
         index=entry.index, term=entry.term, kind=_KIND_TO_PB[entry.kind], data=entry.data
-    )  # type: ignore[arg-type]
+    )
 
 
 def entry_from_pb(pb: raft_pb2.Entry) -> Entry:
     """entry_from_pb copies one log entry, refusing unknown kinds."""
     kind = _PB_TO_KIND.get(pb.kind)
     if kind is None:
-        raise MalformedProto(f"entry {pb.index} has unknown kind {pb.kind}")
+        raise MalformedProtoError(f"entry {pb.index} has unknown kind {pb.kind}")
     return Entry(index=pb.index, term=pb.term, kind=kind, data=pb.data)
 
 
@@ -158,7 +158,7 @@ def append_request_to_pb(msg: AppendRequest) -> raft_pb2.AppendRequest:
         prev_log_index=msg.prev_log_index,
         prev_log_term=msg.prev_log_term,
         entries=[
-            pb_entry(index=e.index, term=e.term, kind=kinds[e.kind], data=e.data)  # type: ignore[arg-type]
+            pb_entry(index=e.index, term=e.term, kind=kinds[e.kind], data=e.data)
             for e in msg.entries
         ],
         leader_commit=msg.leader_commit,
@@ -173,7 +173,7 @@ def append_request_from_pb(pb: raft_pb2.AppendRequest) -> AppendRequest:
     for e in pb.entries:
         kind = kinds.get(e.kind)
         if kind is None:
-            raise MalformedProto(f"entry {e.index} has unknown kind {e.kind}")
+            raise MalformedProtoError(f"entry {e.index} has unknown kind {e.kind}")
         entries.append(Entry(index=e.index, term=e.term, kind=kind, data=e.data))
     return AppendRequest(
         cluster_id=pb.cluster_id,
@@ -258,30 +258,30 @@ class SnapshotAssembler:
         self._max = max_bytes
 
     def add(self, chunk: raft_pb2.SnapshotChunk) -> None:
-        """add one chunk; raises MalformedProto on a hole, overlap or late chunk."""
+        """add one chunk; raises MalformedProtoError on a hole, overlap or late chunk."""
         if self._done:
-            raise MalformedProto("snapshot chunk after the last one")
+            raise MalformedProtoError("snapshot chunk after the last one")
         if self._header is None:
             _check_header(chunk.sender, chunk.cluster_id)
             if not chunk.HasField("meta"):
-                raise MalformedProto("first snapshot chunk has no meta")
+                raise MalformedProtoError("first snapshot chunk has no meta")
             self._header = chunk
         if chunk.offset != self._size:
-            raise MalformedProto(
+            raise MalformedProtoError(
                 f"snapshot chunk at offset {chunk.offset}, expected {self._size}"
             )
         self._size += len(chunk.data)
         if self._size > self._max:
-            raise MalformedProto(f"snapshot larger than {self._max} bytes")
+            raise MalformedProtoError(f"snapshot larger than {self._max} bytes")
         self._parts.append(chunk.data)
         self._done = chunk.done
 
     def result(self) -> SnapshotRequest:
         """result returns the whole request; the stream must have ended with done."""
         if self._header is None:
-            raise MalformedProto("empty snapshot stream")
+            raise MalformedProtoError("empty snapshot stream")
         if not self._done:
-            raise MalformedProto("snapshot stream ended before the last chunk")
+            raise MalformedProtoError("snapshot stream ended before the last chunk")
         h = self._header
         return SnapshotRequest(
             cluster_id=h.cluster_id,

@@ -1,0 +1,296 @@
+"""RaftClient and KVClient: talk to a raftwright cluster from asyncio code.
+
+The client knows a list of node addresses, not which one leads. It sends to
+the last leader it saw (or the first address), follows the not-leader redirect
+that nodes put in the trailing metadata (`raftwright-leader-addr`), moves on
+to the next address when a node is down, and backs off exponentially between
+full rounds, all within one overall deadline. When the deadline passes without
+an answer it raises NoLeaderError saying what it saw last.
+
+Retries and exactly-once: a retry after an ambiguous failure (timeout, lost
+leadership) may re-send a command that was in fact committed. RaftClient.propose
+is therefore at-least-once; KVClient makes writes exactly-once by tagging
+each with (client_id, sequence), reusing the sequence on every retry, and the
+replicated KV state machine de-duplicates them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+import grpc
+from grpc import aio
+
+from impl._config import parse_address
+from impl.generated import client_pb2, client_pb2_grpc, kv_pb2, kv_pb2_grpc
+
+__all__ = [
+    "LEADER_ADDR_KEY",
+    "LEADER_ID_KEY",
+    "ClientError",
+    "KVClient",
+    "NoLeaderError",
+    "NodeStatusReport",
+    "RaftClient",
+]
+
+LEADER_ID_KEY = "raftwright-leader"
+LEADER_ADDR_KEY = "raftwright-leader-addr"
+
+T = TypeVar("T")
+
+# Status codes after which another node (or the same one later) may succeed.
+_RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.CANCELLED,
+    }
+)
+
+
+class ClientError(Exception):
+    """ClientError: the cluster answered with a non-retryable error."""
+
+
+class NoLeaderError(ClientError):
+    """NoLeaderError: no leader answered before the deadline."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatusReport:
+    """NodeStatusReport is one node's Status answer, or why it gave none."""
+
+    address: str
+    status: client_pb2.StatusResponse | None
+    error: str | None
+
+
+def _leader_addr(err: aio.AioRpcError) -> str | None:
+    # grpc.aio returns an aio.Metadata, which iterates as (key, value) pairs.
+    pairs = cast("Iterable[tuple[str, str | bytes]]", err.trailing_metadata())
+    for key, value in pairs:
+        if key == LEADER_ADDR_KEY and isinstance(value, str) and value:
+            return value
+    return None
+
+
+class RaftClient:
+    """RaftClient sends proposals, reads and status requests to a cluster.
+
+    Use as ``async with RaftClient(["127.0.0.1:7001", ...]) as c: await c.propose(b"x")``.
+    """
+
+    def __init__(
+        self,
+        addresses: Sequence[str],
+        *,
+        deadline_s: float = 10.0,
+        rpc_timeout_s: float = 3.0,
+        backoff_initial_s: float = 0.02,
+        backoff_max_s: float = 0.5,
+    ) -> None:
+        if not addresses:
+            raise ValueError("RaftClient needs at least one address")
+        for address in addresses:
+            parse_address(address)
+        self._addresses = list(dict.fromkeys(addresses))
+        self._deadline_s = deadline_s
+        self._rpc_timeout_s = rpc_timeout_s
+        self._backoff_initial_s = backoff_initial_s
+        self._backoff_max_s = backoff_max_s
+        self._channels: dict[str, aio.Channel] = {}
+        self._leader: str | None = None
+        self._rng = random.Random()
+
+    @property
+    def addresses(self) -> list[str]:
+        return list(self._addresses)
+
+    @property
+    def leader_address(self) -> str | None:
+        """The address of the last node that answered as leader."""
+        return self._leader
+
+    async def __aenter__(self) -> RaftClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        for channel in channels.values():
+            await channel.close(None)
+
+    def channel(self, address: str) -> aio.Channel:
+        """channel returns the (cached) channel to one node."""
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = aio.insecure_channel(address)
+            self._channels[address] = channel
+        return channel
+
+    async def call_leader(self, fn: Callable[[aio.Channel, float], Awaitable[T]]) -> T:
+        """call_leader runs fn(channel, timeout) against the leader, with redirects and retries.
+
+        fn must be safe to call again (the retry rules of the module docstring).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._deadline_s
+        backoff = self._backoff_initial_s
+        last_error = "no node tried"
+        order = list(self._addresses)
+        if self._leader is not None and self._leader in order:
+            order.remove(self._leader)
+            order.insert(0, self._leader)
+        queue = list(order)
+        while True:
+            now = loop.time()
+            if now >= deadline:
+                raise NoLeaderError(
+                    f"no leader reachable within {self._deadline_s:.1f}s (last: {last_error})"
+                )
+            if not queue:
+                # A full round failed: back off (with jitter) before the next one.
+                sleep = min(backoff, deadline - now) * (0.5 + self._rng.random() / 2)
+                await asyncio.sleep(sleep)
+                backoff = min(backoff * 2, self._backoff_max_s)
+                queue = list(order)
+                if self._leader is not None and self._leader in queue:
+                    queue.remove(self._leader)
+                    queue.insert(0, self._leader)
+                continue
+            address = queue.pop(0)
+            timeout = max(0.05, min(self._rpc_timeout_s, deadline - loop.time()))
+            try:
+                result = await fn(self.channel(address), timeout)
+            except aio.AioRpcError as err:
+                code = err.code()
+                if code not in _RETRYABLE:
+                    raise ClientError(f"{address}: {code.name}: {err.details()}") from err
+                last_error = f"{address}: {code.name}: {err.details()}"
+                if self._leader == address:
+                    self._leader = None
+                if code == grpc.StatusCode.FAILED_PRECONDITION:
+                    hint = _leader_addr(err)
+                    if hint is not None and hint != address:
+                        if hint not in order:
+                            order.append(hint)
+                        if hint in queue:
+                            queue.remove(hint)
+                        queue.insert(0, hint)
+                    elif hint is None:
+                        # The node knows no leader yet (an election is on): wait a bit.
+                        await asyncio.sleep(min(backoff, max(0.0, deadline - loop.time())))
+                continue
+            self._leader = address
+            return result
+
+    async def propose(self, command: bytes) -> bytes:
+        """propose replicates command and returns what the state machine's apply returned."""
+
+        async def call(channel: aio.Channel, timeout: float) -> bytes:
+            stub = client_pb2_grpc.RaftClientStub(channel)
+            resp = await stub.Propose(client_pb2.ProposeRequest(command=command), timeout=timeout)
+            return resp.result
+
+        return await self.call_leader(call)
+
+    async def read(self, query: bytes) -> bytes:
+        """read answers query linearizably (ReadIndex on the leader)."""
+
+        async def call(channel: aio.Channel, timeout: float) -> bytes:
+            stub = client_pb2_grpc.RaftClientStub(channel)
+            resp = await stub.Read(client_pb2.ReadRequest(query=query), timeout=timeout)
+            return resp.result
+
+        return await self.call_leader(call)
+
+    async def status(self, address: str, timeout_s: float = 1.0) -> client_pb2.StatusResponse:
+        """status asks ONE node for its status (raises AioRpcError when it is down)."""
+        stub = client_pb2_grpc.RaftClientStub(self.channel(address))
+        return await stub.Status(client_pb2.StatusRequest(), timeout=timeout_s)
+
+    async def status_all(self, timeout_s: float = 1.0) -> list[NodeStatusReport]:
+        """status_all asks every node at once; unreachable nodes are reported, not raised."""
+
+        async def one(address: str) -> NodeStatusReport:
+            try:
+                return NodeStatusReport(address, await self.status(address, timeout_s), None)
+            except aio.AioRpcError as err:
+                return NodeStatusReport(address, None, f"{err.code().name}: {err.details()}")
+
+        return list(await asyncio.gather(*(one(a) for a in self._addresses)))
+
+
+class KVClient:
+    """KVClient is the client of the replicated KV store (kv.proto KeyValue service).
+
+    Writes are exactly-once: each carries this client's random client_id and a
+    fresh sequence number that every retry reuses. Keep one KVClient per logical
+    client and do not issue writes from it concurrently if you rely on
+    exactly-once (the dedup table remembers the last sequence per client).
+    """
+
+    def __init__(self, addresses: Sequence[str], **options: float) -> None:
+        self._raft = RaftClient(addresses, **options)
+        self.client_id = uuid.uuid4().hex
+        self._sequence = 0
+
+    async def __aenter__(self) -> KVClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._raft.close()
+
+    @property
+    def raft(self) -> RaftClient:
+        return self._raft
+
+    def _next_sequence(self) -> int:
+        self._sequence += 1
+        return self._sequence
+
+    async def put(self, key: str, value: bytes) -> None:
+        """put sets key to value once committed."""
+        request = kv_pb2.PutRequest(
+            key=key, value=value, client_id=self.client_id, sequence=self._next_sequence()
+        )
+
+        async def call(channel: aio.Channel, timeout: float) -> None:
+            await kv_pb2_grpc.KeyValueStub(channel).Put(request, timeout=timeout)
+
+        await self._raft.call_leader(call)
+
+    async def get(self, key: str) -> bytes | None:
+        """get reads key linearizably; None when it is missing."""
+        request = kv_pb2.GetRequest(key=key)
+
+        async def call(channel: aio.Channel, timeout: float) -> bytes | None:
+            resp = await kv_pb2_grpc.KeyValueStub(channel).Get(request, timeout=timeout)
+            return resp.value if resp.found else None
+
+        return await self._raft.call_leader(call)
+
+    async def delete(self, key: str) -> bool:
+        """delete removes key; returns whether it existed."""
+        request = kv_pb2.DeleteRequest(
+            key=key, client_id=self.client_id, sequence=self._next_sequence()
+        )
+
+        async def call(channel: aio.Channel, timeout: float) -> bool:
+            resp = await kv_pb2_grpc.KeyValueStub(channel).Delete(request, timeout=timeout)
+            return resp.existed
+
+        return await self._raft.call_leader(call)
