@@ -1,0 +1,100 @@
+"""Inputs to a single node: every event that can change its state, as an explicit value.
+
+Timers and randomness live outside the spec; a timer firing is just an input. The cluster model
+decides when inputs happen, which is exactly the non-determinism the checkers explore.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spec._messages import Message
+from spec._state import Durable
+
+__all__ = [
+    "CheckQuorum",
+    "ClientRequest",
+    "ElectionTimeout",
+    "HeartbeatDue",
+    "Input",
+    "ReadRequest",
+    "Receive",
+    "Restart",
+    "SendAppend",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ElectionTimeout:
+    """ElectionTimeout: the (versioned) election timer fired and nothing reset it since."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatDue:
+    """HeartbeatDue: a leader's heartbeat interval elapsed; send an empty append to every peer."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckQuorum:
+    """CheckQuorum: an election timeout passed; a leader checks it heard from a quorum.
+
+    On a non-leader it expires the "heard from a live leader recently" lease that makes it
+    refuse prevotes (leader stickiness).
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Receive:
+    """Receive: a message arrived from the network."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRequest:
+    """ClientRequest: a client proposes a command; only a leader accepts it."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    """ReadRequest: a client asks for a linearizable read, named by `read_id`."""
+
+    read_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendAppend:
+    """SendAppend: the leader decides to replicate to `peer`.
+
+    `prev_index` (default: the peer's next index minus one) and `count` (default: everything
+    after it) choose the range, so batching, pipelining and heartbeats are all spec steps.
+    """
+
+    peer: int
+    prev_index: int | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """Restart: the process crashed and came back with what its storage holds.
+
+    The durable state is part of the input because the node's memory is exactly what a crash
+    loses: the environment (the cluster model, or a trace) says what reached the disk.
+    """
+
+    durable: Durable
+
+
+Input = (
+    ElectionTimeout
+    | HeartbeatDue
+    | CheckQuorum
+    | Receive
+    | ClientRequest
+    | ReadRequest
+    | SendAppend
+    | Restart
+)
