@@ -1,0 +1,36 @@
+"""Errors a Node raises to its local callers (and the transport maps to gRPC codes)."""
+
+from __future__ import annotations
+
+__all__ = ["NodeError", "NodeStoppedError", "NotLeaderError", "ProposalLostError"]
+
+
+class NodeError(Exception):
+    """NodeError is the base of the errors Node.propose / Node.read raise."""
+
+
+class NotLeaderError(NodeError):
+    """NotLeaderError: this node does not lead; leader_id/leader_address say who does, if known.
+
+    The request was NOT accepted, so retrying it at the leader is safe.
+    """
+
+    def __init__(self, leader_id: str | None, leader_address: str | None) -> None:
+        super().__init__(
+            f"not the leader (leader: {leader_id or 'unknown'}"
+            + (f" at {leader_address})" if leader_address else ")")
+        )
+        self.leader_id = leader_id
+        self.leader_address = leader_address
+
+
+class ProposalLostError(NodeError):
+    """ProposalLostError: leadership changed before the proposal's outcome was known.
+
+    The command may or may not be committed (a later leader may still commit
+    it), so only an idempotent or de-duplicated command may be retried.
+    """
+
+
+class NodeStoppedError(NodeError):
+    """NodeStoppedError: the node stopped (or was never started) before answering."""

@@ -1,0 +1,485 @@
+"""gRPC transport: the server side (RaftPeer, RaftClient, KeyValue) and the peer senders.
+
+Server: one grpc.aio server per node hosts all three services. Handlers are
+registered with tolerant deserializers so that bytes which are not a valid
+protobuf are answered with INVALID_ARGUMENT (grpc's default would be an
+opaque INTERNAL); a message from another cluster or an unknown sender gets
+PERMISSION_DENIED. In both cases the node is not touched.
+
+Peer RPCs are request/response, but the Raft core is message-based: a reply
+is just another message. The server hands a request to the node and returns
+whatever reply the core produced for that sender (only after the node made
+the state it depends on durable); when the core has no reply the response
+carries an empty sender and the caller ignores it.
+
+Senders: one channel per peer. Every outbound message is its own task, so
+appends are pipelined (the core bounds how many are in flight per follower);
+a failed RPC just drops the message, because Raft retries by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any, assert_never
+
+import grpc
+from grpc import aio
+
+from impl._client import LEADER_ADDR_KEY, LEADER_ID_KEY
+from impl._convert import (
+    MalformedProtoError,
+    SnapshotAssembler,
+    append_request_from_pb,
+    append_request_to_pb,
+    append_response_from_pb,
+    append_response_to_pb,
+    snapshot_chunks,
+    snapshot_response_from_pb,
+    snapshot_response_to_pb,
+    timeout_now_from_pb,
+    timeout_now_to_pb,
+    vote_request_from_pb,
+    vote_request_to_pb,
+    vote_response_from_pb,
+    vote_response_to_pb,
+)
+from impl._core import (
+    AppendRequest,
+    AppendResponse,
+    Envelope,
+    MalformedMessage,
+    Message,
+    ProtocolError,
+    SnapshotRequest,
+    SnapshotResponse,
+    TimeoutNow,
+    UnknownSender,
+    VoteRequest,
+    VoteResponse,
+    WrongCluster,
+)
+from impl._kv import encode_delete, encode_get, encode_put
+from impl._node_errors import NodeStoppedError, NotLeaderError, ProposalLostError
+from impl.generated import client_pb2, kv_pb2, raft_pb2
+
+if TYPE_CHECKING:
+    from impl._node import Node
+
+__all__ = ["CHANNEL_OPTIONS", "PeerSenders", "build_server"]
+
+log = logging.getLogger("raftwright.transport")
+
+# Reconnect quickly after a peer restarts (grpc's default backoff grows to 120 s).
+CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.enable_retries", 0),
+    ("grpc.max_send_message_length", 64 << 20),
+    ("grpc.max_receive_message_length", 64 << 20),
+]
+
+_SERVER_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_send_message_length", 64 << 20),
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.so_reuseport", 0),
+]
+
+
+class _Undecodable:
+    """Marker returned by the tolerant deserializer for bytes that are not a protobuf."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _tolerant(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except Exception as exc:  # DecodeError and friends: any failure means malformed
+            return _Undecodable(str(exc) or type(exc).__name__)
+
+    return deserialize
+
+
+def _serialize(msg: Any) -> bytes:
+    data: bytes = msg.SerializeToString()
+    return data
+
+
+# ---------------------------------------------------------------- server side
+
+
+class _PeerService:
+    """RaftPeer handlers: validate, convert, hand to the node, return its reply."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._cluster_id = node.config.cluster_id
+        self._others = frozenset(node.config.others)
+
+    async def _check(self, pb: Any, context: aio.ServicerContext[Any, Any]) -> None:
+        if isinstance(pb, _Undecodable):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed: {pb.reason}")
+        if pb.cluster_id != self._cluster_id:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, f"wrong cluster id {pb.cluster_id!r}"
+            )
+        if pb.sender not in self._others:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"unknown sender {pb.sender!r}")
+
+    async def _deliver(
+        self, msg: Message, context: aio.ServicerContext[Any, Any]
+    ) -> Message | None:
+        try:
+            return await self._node.deliver(msg)
+        except (UnknownSender, WrongCluster) as exc:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        except MalformedMessage as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except ProtocolError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except NodeStoppedError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+
+    async def _convert(self, fn: Callable[[Any], Message], pb: Any, context: Any) -> Message:
+        try:
+            return fn(pb)
+        except MalformedProtoError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+    async def request_vote(
+        self, pb: Any, context: aio.ServicerContext[Any, Any]
+    ) -> raft_pb2.VoteResponse:
+        await self._check(pb, context)
+        reply = await self._deliver(await self._convert(vote_request_from_pb, pb, context), context)
+        if isinstance(reply, VoteResponse):
+            return vote_response_to_pb(reply)
+        return raft_pb2.VoteResponse()
+
+    async def append_entries(
+        self, pb: Any, context: aio.ServicerContext[Any, Any]
+    ) -> raft_pb2.AppendResponse:
+        await self._check(pb, context)
+        msg = await self._convert(append_request_from_pb, pb, context)
+        reply = await self._deliver(msg, context)
+        if isinstance(reply, AppendResponse):
+            return append_response_to_pb(reply)
+        return raft_pb2.AppendResponse()
+
+    async def install_snapshot(
+        self, chunks: AsyncIterator[Any], context: aio.ServicerContext[Any, Any]
+    ) -> raft_pb2.SnapshotResponse:
+        assembler = SnapshotAssembler()
+        first = True
+        async for chunk in chunks:
+            if isinstance(chunk, _Undecodable):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed: {chunk.reason}")
+            if first:
+                await self._check(chunk, context)
+                first = False
+            try:
+                assembler.add(chunk)
+            except MalformedProtoError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            msg = assembler.result()
+        except MalformedProtoError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        reply = await self._deliver(msg, context)
+        if isinstance(reply, SnapshotResponse):
+            return snapshot_response_to_pb(reply)
+        return raft_pb2.SnapshotResponse()
+
+    async def timeout_now(
+        self, pb: Any, context: aio.ServicerContext[Any, Any]
+    ) -> raft_pb2.TimeoutNowResponse:
+        await self._check(pb, context)
+        await self._deliver(await self._convert(timeout_now_from_pb, pb, context), context)
+        return raft_pb2.TimeoutNowResponse(
+            cluster_id=self._cluster_id, sender=self._node.config.node_id, term=self._node.term
+        )
+
+
+async def _abort_for(exc: Exception, context: aio.ServicerContext[Any, Any]) -> None:
+    """_abort_for maps a Node error to a gRPC status (re-raises anything else)."""
+    if isinstance(exc, NotLeaderError):
+        metadata: list[tuple[str, str]] = []
+        if exc.leader_id:
+            metadata.append((LEADER_ID_KEY, exc.leader_id))
+        if exc.leader_address:
+            metadata.append((LEADER_ADDR_KEY, exc.leader_address))
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc), tuple(metadata))
+    if isinstance(exc, ProposalLostError):
+        await context.abort(grpc.StatusCode.ABORTED, str(exc))
+    if isinstance(exc, NodeStoppedError):
+        await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+    raise exc
+
+
+class _ClientService:
+    """RaftClient and KeyValue handlers on top of Node.propose / Node.read / Node.status."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    async def _propose(self, command: bytes, context: aio.ServicerContext[Any, Any]) -> bytes:
+        try:
+            return await self._node.propose(command)
+        except (NotLeaderError, ProposalLostError, NodeStoppedError) as exc:
+            await _abort_for(exc, context)
+            raise
+
+    async def _read(self, query: bytes, context: aio.ServicerContext[Any, Any]) -> bytes:
+        try:
+            return await self._node.read(query)
+        except (NotLeaderError, ProposalLostError, NodeStoppedError) as exc:
+            await _abort_for(exc, context)
+            raise
+
+    @staticmethod
+    async def _reject_undecodable(pb: Any, context: aio.ServicerContext[Any, Any]) -> None:
+        if isinstance(pb, _Undecodable):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed: {pb.reason}")
+
+    async def propose(self, pb: Any, context: Any) -> client_pb2.ProposeResponse:
+        await self._reject_undecodable(pb, context)
+        return client_pb2.ProposeResponse(result=await self._propose(pb.command, context))
+
+    async def read(self, pb: Any, context: Any) -> client_pb2.ReadResponse:
+        await self._reject_undecodable(pb, context)
+        return client_pb2.ReadResponse(result=await self._read(pb.query, context))
+
+    async def status(self, pb: Any, context: Any) -> client_pb2.StatusResponse:
+        await self._reject_undecodable(pb, context)
+        st = self._node.status()
+        return client_pb2.StatusResponse(
+            id=st.id,
+            role=st.role,
+            term=st.term,
+            leader=st.leader or "",
+            commit_index=st.commit_index,
+            applied_index=st.applied_index,
+            log_size=st.log_size,
+            snapshot_index=st.snapshot_index,
+            address=st.address,
+            peers=[
+                client_pb2.PeerProgress(id=peer, match_index=match, next_index=nxt)
+                for peer, (match, nxt) in sorted(st.peers.items())
+            ],
+        )
+
+    async def _require_kv(self, context: Any) -> None:
+        if not self._node.serves_kv:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, "this node's state machine is not a KVStateMachine"
+            )
+
+    async def kv_put(self, pb: Any, context: Any) -> kv_pb2.PutResponse:
+        await self._reject_undecodable(pb, context)
+        await self._require_kv(context)
+        await self._propose(encode_put(pb.key, pb.value, pb.client_id, pb.sequence), context)
+        return kv_pb2.PutResponse()
+
+    async def kv_get(self, pb: Any, context: Any) -> kv_pb2.GetResponse:
+        await self._reject_undecodable(pb, context)
+        await self._require_kv(context)
+        return kv_pb2.GetResponse.FromString(await self._read(encode_get(pb.key), context))
+
+    async def kv_delete(self, pb: Any, context: Any) -> kv_pb2.DeleteResponse:
+        await self._reject_undecodable(pb, context)
+        await self._require_kv(context)
+        result = await self._propose(encode_delete(pb.key, pb.client_id, pb.sequence), context)
+        return kv_pb2.DeleteResponse(existed=kv_pb2.KvResult.FromString(result).existed)
+
+
+def _unary(fn: Any, parse: Callable[[bytes], Any]) -> grpc.RpcMethodHandler:
+    return grpc.unary_unary_rpc_method_handler(
+        fn, request_deserializer=_tolerant(parse), response_serializer=_serialize
+    )
+
+
+def build_server(node: Node) -> tuple[aio.Server, int]:
+    """build_server creates (not starts) the node's server; returns it and the bound port."""
+    server = aio.server(options=_SERVER_OPTIONS)
+    peer = _PeerService(node)
+    client = _ClientService(node)
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "raftwright.v1.RaftPeer",
+                {
+                    "RequestVote": _unary(peer.request_vote, raft_pb2.VoteRequest.FromString),
+                    "AppendEntries": _unary(peer.append_entries, raft_pb2.AppendRequest.FromString),
+                    "InstallSnapshot": grpc.stream_unary_rpc_method_handler(
+                        peer.install_snapshot,
+                        request_deserializer=_tolerant(raft_pb2.SnapshotChunk.FromString),
+                        response_serializer=_serialize,
+                    ),
+                    "TimeoutNow": _unary(peer.timeout_now, raft_pb2.TimeoutNowRequest.FromString),
+                },
+            ),
+            grpc.method_handlers_generic_handler(
+                "raftwright.v1.RaftClient",
+                {
+                    "Propose": _unary(client.propose, client_pb2.ProposeRequest.FromString),
+                    "Read": _unary(client.read, client_pb2.ReadRequest.FromString),
+                    "Status": _unary(client.status, client_pb2.StatusRequest.FromString),
+                },
+            ),
+            grpc.method_handlers_generic_handler(
+                "raftwright.v1.KeyValue",
+                {
+                    "Put": _unary(client.kv_put, kv_pb2.PutRequest.FromString),
+                    "Get": _unary(client.kv_get, kv_pb2.GetRequest.FromString),
+                    "Delete": _unary(client.kv_delete, kv_pb2.DeleteRequest.FromString),
+                },
+            ),
+        )
+    )
+    port = server.add_insecure_port(node.config.listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {node.config.listen}")
+    return server, port
+
+
+# ---------------------------------------------------------------- client side
+
+
+class _PeerStubs:
+    """_PeerStubs caches the four RaftPeer callables of one channel."""
+
+    def __init__(self, channel: aio.Channel) -> None:
+        self.append = channel.unary_unary(
+            "/raftwright.v1.RaftPeer/AppendEntries",
+            request_serializer=_serialize,
+            response_deserializer=raft_pb2.AppendResponse.FromString,
+        )
+        self.vote = channel.unary_unary(
+            "/raftwright.v1.RaftPeer/RequestVote",
+            request_serializer=_serialize,
+            response_deserializer=raft_pb2.VoteResponse.FromString,
+        )
+        self.snapshot = channel.stream_unary(
+            "/raftwright.v1.RaftPeer/InstallSnapshot",
+            request_serializer=_serialize,
+            response_deserializer=raft_pb2.SnapshotResponse.FromString,
+        )
+        self.timeout_now = channel.unary_unary(
+            "/raftwright.v1.RaftPeer/TimeoutNow",
+            request_serializer=_serialize,
+            response_deserializer=raft_pb2.TimeoutNowResponse.FromString,
+        )
+
+
+class PeerSenders:
+    """PeerSenders owns one channel per peer and sends core messages without waiting.
+
+    Replies are handed to on_reply (the node feeds them to the core). At most
+    max_outstanding RPCs per peer are in flight; beyond that a message is
+    dropped, which Raft tolerates (the core resends on the next heartbeat).
+    """
+
+    def __init__(
+        self,
+        peers: Mapping[str, str],
+        on_reply: Callable[[Message], None],
+        *,
+        max_outstanding: int = 64,
+        rpc_timeout_s: float = 1.0,
+        snapshot_timeout_s: float = 60.0,
+    ) -> None:
+        self._addresses = dict(peers)
+        self._on_reply = on_reply
+        self._max_outstanding = max_outstanding
+        self._rpc_timeout_s = rpc_timeout_s
+        self._snapshot_timeout_s = snapshot_timeout_s
+        self._channels: dict[str, aio.Channel] = {}
+        self._peer_stubs: dict[str, _PeerStubs] = {}
+        self._outstanding: dict[str, int] = dict.fromkeys(peers, 0)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.dropped = 0
+
+    def _stubs(self, peer: str) -> _PeerStubs:
+        stubs = self._peer_stubs.get(peer)
+        if stubs is None:
+            channel = aio.insecure_channel(self._addresses[peer], options=CHANNEL_OPTIONS)
+            self._channels[peer] = channel
+            stubs = _PeerStubs(channel)
+            self._peer_stubs[peer] = stubs
+        return stubs
+
+    def send(self, envelope: Envelope) -> None:
+        """send starts the RPC for one outbound request and returns at once."""
+        if self._closed:
+            return
+        peer = envelope.to
+        if peer not in self._addresses:
+            log.warning("dropping message to unknown peer %r", peer)
+            return
+        if self._outstanding[peer] >= self._max_outstanding:
+            self.dropped += 1
+            return
+        self._outstanding[peer] += 1
+        task = asyncio.get_running_loop().create_task(self._call(peer, envelope.message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _call(self, peer: str, msg: Message) -> None:
+        try:
+            reply = await self._rpc(peer, msg)
+        except aio.AioRpcError as err:
+            log.debug("rpc to %s failed: %s", peer, err.code().name)
+            reply = None
+        except MalformedProtoError as exc:
+            log.warning("malformed reply from %s: %s", peer, exc)
+            reply = None
+        except asyncio.CancelledError:
+            raise
+        finally:
+            self._outstanding[peer] -= 1
+        if reply is not None and not self._closed:
+            self._on_reply(reply)
+
+    async def _rpc(self, peer: str, msg: Message) -> Message | None:
+        stubs = self._stubs(peer)
+        timeout = self._rpc_timeout_s
+        match msg:
+            case AppendRequest():
+                pb_append = await stubs.append(append_request_to_pb(msg), timeout=timeout)
+                return append_response_from_pb(pb_append) if pb_append.sender else None
+            case VoteRequest():
+                pb_vote = await stubs.vote(vote_request_to_pb(msg), timeout=timeout)
+                return vote_response_from_pb(pb_vote) if pb_vote.sender else None
+            case SnapshotRequest():
+                pb_snap = await stubs.snapshot(
+                    snapshot_chunks(msg), timeout=self._snapshot_timeout_s
+                )
+                return snapshot_response_from_pb(pb_snap) if pb_snap.sender else None
+            case TimeoutNow():
+                await stubs.timeout_now(timeout_now_to_pb(msg), timeout=timeout)
+                return None
+            case VoteResponse() | AppendResponse() | SnapshotResponse():
+                # Replies travel back on the RPC that carried the request (see module doc).
+                log.debug("reply %s to %s had no waiting request; dropped", type(msg), peer)
+                return None
+            case _:
+                assert_never(msg)
+
+    async def close(self) -> None:
+        """close cancels in-flight RPCs and closes every channel."""
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        channels, self._channels = self._channels, {}
+        for channel in channels.values():
+            await channel.close(None)
