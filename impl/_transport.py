@@ -268,6 +268,7 @@ class _ClientService:
             log_size=st.log_size,
             snapshot_index=st.snapshot_index,
             address=st.address,
+            members=dict(self._node.config.peers),
             peers=[
                 client_pb2.PeerProgress(id=peer, match_index=match, next_index=nxt)
                 for peer, (match, nxt) in sorted(st.peers.items())

@@ -1,0 +1,571 @@
+"""Node: the asyncio driver that runs the sans-IO Raft core over gRPC and SQLite.
+
+The driver loop is etcd's Ready loop. Each turn takes one ``core.ready()`` and
+does its work in the order the Ready demands:
+
+1. a leader starts its appends at once (Raft thesis 10.2.1: a leader may write
+   its log in parallel with replication; it counts itself in the commit quorum
+   only for entries reported durable with ``core.persisted``);
+2. persist hard state, entries and a received snapshot with ONE storage call
+   on the storage thread, so the event loop keeps accepting proposals and
+   messages meanwhile; those land in the next Ready (group commit);
+3. send the remaining messages: requests go out through PeerSenders, replies
+   go back on the RPC that carried the request (see _transport);
+4. apply committed entries in order and resolve the proposals waiting on them;
+   release ReadIndex reads once applied >= read_index;
+5. obey the timer command, then ``core.advance(ready)``.
+
+Storage runs on one dedicated worker thread (sqlite3 connections belong to the
+thread that made them), which is the ``asyncio.to_thread`` pattern with the
+thread pinned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from grpc import aio
+
+from impl._config import NodeConfig
+from impl._core import (
+    AppendRequest,
+    CoreConfig,
+    Entry,
+    EntryKind,
+    Message,
+    NotLeader,
+    ProtocolError,
+    RaftCore,
+    Ready,
+    Role,
+    SnapshotMeta,
+    SnapshotRequest,
+    TimerCommand,
+    VoteRequest,
+)
+from impl._kv import KVStateMachine
+from impl._node_errors import NodeStoppedError, NotLeaderError, ProposalLostError
+from impl._node_storage import open_storage
+from impl._statemachine import StateMachine
+from impl._storage import Storage
+from impl._timer import ElectionTimer
+from impl._transport import PeerSenders, build_server
+
+__all__ = ["Node", "NodeStatus"]
+
+log = logging.getLogger("raftwright.node")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """NodeStatus is a snapshot of a node's view, cheap to take (no I/O)."""
+
+    id: str
+    address: str
+    role: str
+    term: int
+    leader: str | None
+    commit_index: int
+    applied_index: int
+    log_size: int
+    snapshot_index: int
+    peers: Mapping[str, tuple[int, int]]  # leader only: peer -> (match, next)
+
+
+# The reply type the core produces for each request type.
+_REPLY_FOR: dict[type, str] = {
+    VoteRequest: "VoteResponse",
+    AppendRequest: "AppendResponse",
+    SnapshotRequest: "SnapshotResponse",
+}
+
+
+class _Waiter:
+    __slots__ = ("future", "kind", "sender")
+
+    def __init__(self, sender: str, kind: str | None, future: asyncio.Future[Message | None]):
+        self.sender = sender
+        self.kind = kind
+        self.future = future
+
+
+class Node:
+    """Node runs one Raft member: core, storage, timers, gRPC server and peer channels.
+
+    ``await start()``; then ``propose`` / ``read`` on the leader (others raise
+    NotLeaderError naming the leader); ``await stop()`` at the end.
+    """
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        state_machine: StateMachine,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self._sm = state_machine
+        self.serves_kv = isinstance(state_machine, KVStateMachine)
+        self._rng = rng if rng is not None else random.Random()
+        self._core: RaftCore | None = None
+        self._storage: Storage | None = None
+        self._io = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"raftwright-io-{config.node_id}"
+        )
+        self._server: aio.Server | None = None
+        self._senders: PeerSenders | None = None
+        self._timer: ElectionTimer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._driver: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._running = False
+        self._stopping = False
+        self.port = 0
+        # driver bookkeeping
+        self._applied = 0
+        self._snapshot: tuple[SnapshotMeta, bytes] | None = None
+        self._snapshot_index = 0
+        self._applied_term = 0
+        self._proposals: dict[int, tuple[int, asyncio.Future[bytes]]] = {}
+        self._reads: dict[int, tuple[bytes, asyncio.Future[bytes]]] = {}
+        self._released_reads: list[tuple[int, int]] = []  # (read_index, request_id)
+        self._next_read_id = 0
+        self._reply_waiters: list[_Waiter] = []
+        self.failure: BaseException | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def _on_io(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    async def start(self) -> None:
+        """start loads storage, restores the snapshot, and starts serving."""
+        if self._running or self._stopping:
+            raise RuntimeError("Node.start called twice")
+        cfg = self.config
+        storage, stored, snapshot = await self._on_io(open_storage, cfg)
+        self._storage = storage
+        if snapshot is not None:
+            meta, data = snapshot
+            self._sm.restore(data)
+            self._snapshot = snapshot
+            self._snapshot_index = meta.index
+            self._applied = meta.index
+            self._applied_term = meta.term
+        core = RaftCore(
+            CoreConfig(
+                node_id=cfg.node_id,
+                voters=cfg.voters,
+                cluster_id=cfg.cluster_id,
+                max_inflight_appends=cfg.max_inflight_appends,
+            ),
+            stored,
+        )
+        core.set_snapshot_source(self._snapshot_source)
+        self._core = core
+        self._senders = PeerSenders(
+            cfg.others,
+            self._on_peer_reply,
+            max_outstanding=cfg.max_inflight_appends * 2 + 8,
+            rpc_timeout_s=max(0.5, cfg.election_timeout_ms[1] * 4 / 1000),
+        )
+        self._server, self.port = build_server(self)
+        await self._server.start()
+        lo, hi = cfg.election_timeout_ms
+        self._timer = ElectionTimer(
+            base_ms=lo, jitter_ms=hi - lo, rng=self._rng, on_fire=self._on_election_timer
+        )
+        self._running = True
+        loop = asyncio.get_running_loop()
+        self._driver = loop.create_task(self._drive(), name=f"raftwright-driver-{cfg.node_id}")
+        self._tasks = [
+            loop.create_task(self._every(cfg.heartbeat_ms, self._on_heartbeat)),
+            loop.create_task(self._every(lo, self._on_check_quorum)),
+        ]
+        self._timer.reset()
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """stop shuts the node down; pending proposals and reads fail with NodeStoppedError."""
+        if self._stopping:
+            return
+        self._stopping = True
+        was_running, self._running = self._running, False
+        if self._server is not None:
+            await self._server.stop(0.1)
+        if self._timer is not None:
+            self._timer.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._driver is not None:
+            self._wake.set()
+            await asyncio.gather(self._driver, return_exceptions=True)
+        if self._senders is not None:
+            await self._senders.close()
+        self._fail_all(NodeStoppedError("node stopped"))
+        if self._storage is not None:
+            await self._on_io(self._storage.close)
+        self._io.shutdown(wait=True)
+        if was_running:
+            log.info("node %s stopped", self.config.node_id)
+
+    def _fail_all(self, exc: Exception) -> None:
+        for _, fut in self._proposals.values():
+            if not fut.done():
+                fut.set_exception(exc)
+        self._proposals.clear()
+        for _, fut_r in self._reads.values():
+            if not fut_r.done():
+                fut_r.set_exception(exc)
+        self._reads.clear()
+        self._released_reads.clear()
+        for w in self._reply_waiters:
+            if not w.future.done():
+                w.future.set_exception(exc)
+        self._reply_waiters.clear()
+
+    # ------------------------------------------------------------ queries
+
+    def _require_core(self) -> RaftCore:
+        if self._core is None or not self._running:
+            raise NodeStoppedError("node is not running")
+        return self._core
+
+    @property
+    def term(self) -> int:
+        return self._core.term if self._core is not None else 0
+
+    @property
+    def role(self) -> Role:
+        return self._core.role if self._core is not None else Role.FOLLOWER
+
+    @property
+    def leader_id(self) -> str | None:
+        return self._core.leader_id if self._core is not None else None
+
+    @property
+    def applied_index(self) -> int:
+        return self._applied
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def status(self) -> NodeStatus:
+        """status reports this node's current view (no I/O)."""
+        core = self._core
+        cfg = self.config
+        if core is None:
+            return NodeStatus(cfg.node_id, cfg.address, "stopped", 0, None, 0, 0, 0, 0, {})
+        peers: dict[str, tuple[int, int]] = {}
+        if core.role is Role.LEADER:
+            for peer, pr in core.progress.items():
+                peers[peer] = (pr.match, pr.next)
+        return NodeStatus(
+            id=cfg.node_id,
+            address=cfg.address,
+            role=core.role.value if self._running else "stopped",
+            term=core.term,
+            leader=core.leader_id,
+            commit_index=core.commit_index,
+            applied_index=self._applied,
+            log_size=core.last_index - self._snapshot_index,
+            snapshot_index=self._snapshot_index,
+            peers=peers,
+        )
+
+    # ------------------------------------------------------------ client API
+
+    def _not_leader(self, hint: str | None) -> NotLeaderError:
+        address = self.config.peers.get(hint) if hint is not None else None
+        return NotLeaderError(hint, address)
+
+    async def propose(self, command: bytes) -> bytes:
+        """propose replicates command; returns the state machine's result once applied.
+
+        Raises NotLeaderError (not accepted; retry at the leader),
+        ProposalLostError (leadership changed; outcome unknown) or NodeStoppedError.
+        """
+        core = self._require_core()
+        try:
+            index = core.propose(command)
+        except NotLeader as exc:
+            raise self._not_leader(exc.leader_hint) from None
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._proposals[index] = (core.term, fut)
+        self._wake.set()
+        try:
+            return await fut
+        finally:
+            entry = self._proposals.get(index)
+            if entry is not None and entry[1] is fut:
+                del self._proposals[index]
+
+    async def read(self, query: bytes) -> bytes:
+        """read answers query linearizably (ReadIndex, Raft thesis 6.4)."""
+        core = self._require_core()
+        self._next_read_id += 1
+        request_id = self._next_read_id
+        try:
+            core.read_index(request_id)
+        except NotLeader as exc:
+            raise self._not_leader(exc.leader_hint) from None
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._reads[request_id] = (query, fut)
+        self._wake.set()
+        try:
+            return await fut
+        finally:
+            self._reads.pop(request_id, None)
+
+    # ------------------------------------------------------------ peer inputs
+
+    async def deliver(self, msg: Message) -> Message | None:
+        """deliver feeds a peer request to the core; returns the core's reply once durable.
+
+        Raises the core's ProtocolError subclasses unchanged (the core's state
+        is unchanged then); the transport maps them to gRPC codes.
+        """
+        core = self._require_core()
+        core.receive(msg)
+        fut: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
+        self._reply_waiters.append(_Waiter(msg.sender, _REPLY_FOR.get(type(msg)), fut))
+        self._wake.set()
+        return await fut
+
+    def _on_peer_reply(self, msg: Message) -> None:
+        core = self._core
+        if core is None or not self._running:
+            return
+        try:
+            core.receive(msg)
+        except ProtocolError as exc:
+            log.warning("%s: refused reply from %s: %s", self.config.node_id, msg.sender, exc)
+            return
+        self._wake.set()
+
+    # ------------------------------------------------------------ timers
+
+    def _on_election_timer(self) -> None:
+        core = self._core
+        if core is None or not self._running:
+            return
+        core.election_timeout()
+        # Re-arm: if this election fails, the next timeout must retry. A Ready
+        # that makes us leader carries STOP, which the driver applies after this.
+        if self._timer is not None:
+            self._timer.reset()
+        self._wake.set()
+
+    def _on_heartbeat(self) -> None:
+        core = self._core
+        if core is not None and core.role is Role.LEADER:
+            core.heartbeat_timeout()
+            self._wake.set()
+
+    def _on_check_quorum(self) -> None:
+        if self._core is not None:
+            self._core.check_quorum_timeout()
+            self._wake.set()
+
+    async def _every(self, period_ms: int, fn: Callable[[], None]) -> None:
+        period = period_ms / 1000
+        while self._running:
+            await asyncio.sleep(period)
+            if self._running:
+                fn()
+
+    # ------------------------------------------------------------ driver loop
+
+    async def _drive(self) -> None:
+        core = self._core
+        assert core is not None
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                if self._stopping:
+                    return
+                while core.has_ready():
+                    ready = core.ready()
+                    waiters, self._reply_waiters = self._reply_waiters, []
+                    await self._handle_ready(core, ready, waiters)
+                    if self._stopping:
+                        return
+                # Requests delivered since the last ready() produced no output: no reply.
+                waiters, self._reply_waiters = self._reply_waiters, []
+                for w in waiters:
+                    if not w.future.done():
+                        w.future.set_result(None)
+                await self._maybe_snapshot(core)
+        except Exception as exc:
+            # A storage failure (or a core bug) must not leave a half-working node.
+            log.exception("%s: driver failed; node stops", self.config.node_id)
+            self.failure = exc
+            self._running = False
+            self._fail_all(NodeStoppedError(f"node failed: {exc}"))
+
+    async def _handle_ready(self, core: RaftCore, ready: Ready, waiters: list[_Waiter]) -> None:
+        senders = self._senders
+        assert senders is not None and self._storage is not None
+        messages = ready.messages
+        early = core.role is Role.LEADER
+        if early:
+            rest = []
+            for env in messages:
+                if isinstance(env.message, AppendRequest):
+                    senders.send(env)
+                else:
+                    rest.append(env)
+            messages = tuple(rest)
+        # 2. persist: one storage call per Ready (group commit)
+        if ready.hard_state is not None or ready.entries or ready.snapshot is not None:
+            await self._on_io(
+                _persist, self._storage, ready.hard_state, ready.entries, ready.snapshot
+            )
+            if ready.entries:
+                last = ready.entries[-1]
+                core.persisted(last.index, last.term)
+        if ready.snapshot is not None:
+            self._install_snapshot(*ready.snapshot)
+        # 3. send
+        for env in messages:
+            msg = env.message
+            kind = type(msg).__name__
+            if kind in ("VoteResponse", "AppendResponse", "SnapshotResponse"):
+                for i, w in enumerate(waiters):
+                    if w.sender == env.to and w.kind == kind:
+                        del waiters[i]
+                        if not w.future.done():
+                            w.future.set_result(msg)
+                        break
+                else:
+                    log.debug("no waiting request for %s to %s; dropped", kind, env.to)
+            else:
+                senders.send(env)
+        for w in waiters:
+            if not w.future.done():
+                w.future.set_result(None)
+        # 4. apply and answer reads
+        if ready.committed:
+            self._apply(ready.committed)
+            core.applied(self._applied)
+        for rs in ready.reads:
+            self._released_reads.append((rs.read_index, rs.request_id))
+        for request_id in ready.aborted_reads:
+            pending = self._reads.pop(request_id, None)
+            if pending is not None and not pending[1].done():
+                pending[1].set_exception(self._not_leader(core.leader_id))
+        if self._released_reads:
+            self._answer_reads()
+        # 5. timer, advance
+        timer = self._timer
+        if timer is not None:
+            match ready.timer:
+                case TimerCommand.RESET:
+                    timer.reset()
+                case TimerCommand.STOP:
+                    timer.stop()
+                case None:
+                    pass
+        core.advance(ready)
+
+    def _install_snapshot(self, meta: SnapshotMeta, data: bytes) -> None:
+        """_install_snapshot restores a snapshot the leader sent (section 7)."""
+        self._sm.restore(data)
+        self._snapshot = (meta, data)
+        self._snapshot_index = meta.index
+        self._applied = max(self._applied, meta.index)
+        self._applied_term = meta.term
+        lost = [i for i in self._proposals if i <= meta.index]
+        for i in lost:
+            _, fut = self._proposals.pop(i)
+            if not fut.done():
+                fut.set_exception(ProposalLostError("replaced by a leader snapshot"))
+
+    def _apply(self, committed: tuple[Entry, ...]) -> None:
+        sm = self._sm
+        proposals = self._proposals
+        applied = self._applied
+        for entry in committed:
+            index = entry.index
+            if index <= applied:
+                continue
+            result = b""
+            error: Exception | None = None
+            if entry.kind is EntryKind.NORMAL:
+                try:
+                    result = sm.apply(entry.data)
+                except Exception as exc:
+                    log.exception("state machine failed on entry %d", index)
+                    error = exc
+            applied = index
+            self._applied_term = entry.term
+            waiting = proposals.pop(index, None) if proposals else None
+            if waiting is not None:
+                term, fut = waiting
+                if fut.done():
+                    continue
+                if term != entry.term:
+                    fut.set_exception(ProposalLostError("a new leader overwrote the proposal"))
+                elif error is not None:
+                    fut.set_exception(error)
+                else:
+                    fut.set_result(result)
+        self._applied = applied
+
+    def _answer_reads(self) -> None:
+        applied = self._applied
+        keep: list[tuple[int, int]] = []
+        for read_index, request_id in self._released_reads:
+            if read_index > applied:
+                keep.append((read_index, request_id))
+                continue
+            pending = self._reads.pop(request_id, None)
+            if pending is None or pending[1].done():
+                continue
+            query, fut = pending
+            try:
+                fut.set_result(self._sm.query(query))
+            except Exception as exc:
+                fut.set_exception(exc)
+        self._released_reads = keep
+
+    async def _maybe_snapshot(self, core: RaftCore) -> None:
+        """_maybe_snapshot compacts the log every snapshot_every applied entries (section 7)."""
+        if self._applied - self._snapshot_index < self.config.snapshot_every:
+            return
+        assert self._storage is not None
+        meta = SnapshotMeta(self._applied, self._applied_term, self.config.voters)
+        data = self._sm.snapshot()
+        await self._on_io(self._storage.save_snapshot, meta, data)
+        self._snapshot = (meta, data)
+        self._snapshot_index = meta.index
+        core.snapshot_taken(meta)
+
+    def _snapshot_source(self) -> tuple[SnapshotMeta, bytes]:
+        if self._snapshot is None:
+            raise LookupError("no snapshot taken yet")
+        return self._snapshot
+
+
+def _persist(
+    storage: Storage,
+    hard_state: Any,
+    entries: tuple[Entry, ...],
+    snapshot: tuple[SnapshotMeta, bytes] | None,
+) -> None:
+    """_persist runs on the storage thread: snapshot first, then hard state and entries."""
+    if snapshot is not None:
+        storage.save_snapshot(*snapshot)
+    if hard_state is not None or entries:
+        storage.save(hard_state, entries)
