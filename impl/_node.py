@@ -218,6 +218,10 @@ class Node:
         if was_running:
             log.info("node %s stopped", self.config.node_id)
 
+    def _is_stopping(self) -> bool:
+        # A method, not the attribute: stop() flips it while the driver awaits.
+        return self._stopping
+
     def _fail_all(self, exc: Exception) -> None:
         for _, fut in self._proposals.values():
             if not fut.done():
@@ -399,7 +403,7 @@ class Node:
                     ready = core.ready()
                     waiters, self._reply_waiters = self._reply_waiters, []
                     await self._handle_ready(core, ready, waiters)
-                    if self._stopping:
+                    if self._is_stopping():
                         return
                 # Requests delivered since the last ready() produced no output: no reply.
                 waiters, self._reply_waiters = self._reply_waiters, []

@@ -147,7 +147,9 @@ class _PeerService:
         except NodeStoppedError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
 
-    async def _convert(self, fn: Callable[[Any], Message], pb: Any, context: Any) -> Message:
+    async def _convert(
+        self, fn: Callable[[Any], Message], pb: Any, context: aio.ServicerContext[Any, Any]
+    ) -> Message:
         try:
             return fn(pb)
         except MalformedProtoError as exc:
@@ -299,7 +301,7 @@ class _ClientService:
         return kv_pb2.DeleteResponse(existed=kv_pb2.KvResult.FromString(result).existed)
 
 
-def _unary(fn: Any, parse: Callable[[bytes], Any]) -> grpc.RpcMethodHandler:
+def _unary(fn: Any, parse: Callable[[bytes], Any]) -> grpc.RpcMethodHandler[Any, Any]:
     return grpc.unary_unary_rpc_method_handler(
         fn, request_deserializer=_tolerant(parse), response_serializer=_serialize
     )
