@@ -286,7 +286,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
-    return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -1,0 +1,137 @@
+"""Helpers for the loopback tests: free ports and an in-process cluster of Nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from impl import KVStateMachine, Node, NodeConfig
+
+CLUSTER_ID = "net-test"
+
+T = TypeVar("T")
+
+
+def free_ports(count: int) -> list[int]:
+    """free_ports asks the OS for unused loopback ports (bind to port 0, then release)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def consecutive_free_ports(count: int, attempts: int = 50) -> int:
+    """consecutive_free_ports returns a base port such that base..base+count-1 are free."""
+    for _ in range(attempts):
+        base = free_ports(1)[0]
+        if base + count > 65535:
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no run of free ports found")
+
+
+class LocalCluster:
+    """LocalCluster runs n Node objects in this event loop on 127.0.0.1."""
+
+    def __init__(self, root: Path, n: int = 3, *, snapshot_every: int = 10000) -> None:
+        ports = free_ports(n)
+        self.peers = {f"n{i + 1}": f"127.0.0.1:{port}" for i, port in enumerate(ports)}
+        self.root = root
+        self.snapshot_every = snapshot_every
+        self.nodes: dict[str, Node] = {}
+        self.machines: dict[str, KVStateMachine] = {}
+
+    @property
+    def addresses(self) -> list[str]:
+        return list(self.peers.values())
+
+    def config(self, node_id: str) -> NodeConfig:
+        return NodeConfig(
+            node_id=node_id,
+            cluster_id=CLUSTER_ID,
+            listen=self.peers[node_id],
+            peers=self.peers,
+            data_dir=self.root / node_id,
+            election_timeout_ms=(150, 300),
+            heartbeat_ms=30,
+            snapshot_every=self.snapshot_every,
+        )
+
+    async def start(self, node_id: str) -> Node:
+        machine = KVStateMachine()
+        node = Node(self.config(node_id), machine)
+        await node.start()
+        self.nodes[node_id] = node
+        self.machines[node_id] = machine
+        return node
+
+    async def start_all(self) -> None:
+        for node_id in self.peers:
+            await self.start(node_id)
+
+    async def stop(self, node_id: str) -> None:
+        node = self.nodes.pop(node_id)
+        await node.stop()
+
+    async def stop_all(self) -> None:
+        for node_id in list(self.nodes):
+            with contextlib.suppress(Exception):
+                await self.stop(node_id)
+
+    def leader(self) -> str | None:
+        """leader is the running node that leads the highest term, if any."""
+        leaders = [
+            (n.term, node_id) for node_id, n in self.nodes.items() if n.role.value == "leader"
+        ]
+        return max(leaders)[1] if leaders else None
+
+    async def wait_leader(self, timeout_s: float = 15.0) -> str:
+        """wait_leader waits until exactly one running node leads and the rest follow it."""
+
+        def settled() -> str | None:
+            leader = self.leader()
+            if leader is None:
+                return None
+            term = self.nodes[leader].term
+            others_follow = sum(
+                1
+                for node_id, n in self.nodes.items()
+                if node_id != leader and n.term == term and n.leader_id == leader
+            )
+            return leader if others_follow == len(self.nodes) - 1 else None
+
+        return await wait_for(settled, timeout_s, "no settled leader")
+
+
+async def wait_for(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
+    """wait_for polls probe every 20 ms until it returns a non-None value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout_s}s: {what}")
+        await asyncio.sleep(0.02)
