@@ -22,31 +22,42 @@ from spec import (
     ElectionTimeout,
     Entry,
     HeartbeatDue,
+    Input,
     Log,
     Message,
     NodeInput,
     NodeState,
+    Receive,
     Role,
     SendAppend,
     StepResult,
+    VoteResponse,
     cluster_step,
     initial_node,
+    step,
 )
 
 __all__ = [
     "act",
     "append",
+    "candidate",
     "check_safety",
     "committed_prefix",
+    "deliver",
     "deliver_all",
     "deliverable",
     "drop_blocked",
     "elect",
     "entries",
     "expire_leases",
+    "feed",
+    "grant",
     "heartbeat",
+    "in_flight",
+    "leader",
     "leader_of",
     "node_with",
+    "precandidate",
     "propose",
     "run",
     "run_until",
@@ -253,3 +264,57 @@ def sync(cluster: ClusterState, leader: int, *, rounds: int = 20) -> ClusterStat
         if cluster.nodes == before.nodes:
             return cluster
     raise AssertionError(f"replication from {leader} did not settle in {rounds} rounds")
+
+
+def feed(state: NodeState, *inputs: Input) -> NodeState:
+    """feed steps one node through inputs that must all be enabled."""
+    for event in inputs:
+        result = step(state, event)
+        assert result.rejected is None, f"{event} rejected: {result.rejected}"
+        state = result.state
+    return state
+
+
+def grant(src: int, dst: int, term: int, *, prevote: bool, granted: bool = True) -> Receive:
+    """grant is a (pre)vote reply answering a request made in `term`, from a node at `term`."""
+    return Receive(VoteResponse(src, dst, term, prevote, granted, request_term=term))
+
+
+def precandidate(size: int = 3, term: int = 1, log: Log = (), commit: int = 0) -> NodeState:
+    """precandidate is node 0 after its election timer fired (section 9.6)."""
+    return feed(node_with(0, size, term=term, log=log, commit=commit), ElectionTimeout())
+
+
+def candidate(size: int = 3, term: int = 1, log: Log = (), commit: int = 0) -> NodeState:
+    """candidate is node 0 after a prevote quorum: it is in term `term + 1`."""
+    state = precandidate(size, term, log, commit)
+    grants = [grant(peer, 0, term, prevote=True) for peer in range(1, size // 2 + 1)]
+    state = feed(state, *grants)
+    assert state.role is Role.CANDIDATE
+    return state
+
+
+def leader(size: int = 3, term: int = 1, log: Log = (), commit: int = 0) -> NodeState:
+    """leader is node 0 after winning the election in term `term + 1`."""
+    state = candidate(size, term, log, commit)
+    votes = [grant(peer, 0, term + 1, prevote=False) for peer in range(1, size // 2 + 1)]
+    state = feed(state, *votes)
+    assert state.role is Role.LEADER
+    return state
+
+
+def in_flight(
+    cluster: ClusterState, src: int, dst: int, kind: type[Message] | None = None
+) -> Message:
+    """in_flight is the first in-flight message from src to dst (of `kind`, if given)."""
+    for message in cluster.network:
+        if message.src == src and message.dst == dst and (kind is None or type(message) is kind):
+            return message
+    raise AssertionError(f"no {kind} from {src} to {dst} in flight")
+
+
+def deliver(cluster: ClusterState, *pairs: tuple[int, int]) -> ClusterState:
+    """deliver delivers the first in-flight message for each (src, dst) pair, in order."""
+    for src, dst in pairs:
+        cluster = act(cluster, Deliver(in_flight(cluster, src, dst)))
+    return cluster
