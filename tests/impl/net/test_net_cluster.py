@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from _netutil import LocalCluster, wait_for
 
 from impl import KVClient, NotLeaderError, RaftClient
 from impl._kv import decode_get_result, encode_get, encode_put
+
+from ._netutil import LocalCluster, wait_for
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 

@@ -1,0 +1,1 @@
+"""Loopback tests of the network side: protos, transport, node driver, client, CLI."""
