@@ -103,11 +103,12 @@ class Progress:
     def acked(self, match_index: int) -> bool:
         """acked records a successful append up to ``match_index``; True if match moved."""
         self.probe_sent = False
-        self.acked_since_heartbeat = True
         inflight = self.inflight
         while inflight and inflight[0] <= match_index:
             inflight.popleft()
+            self.acked_since_heartbeat = True
         if match_index > self.match:
+            self.acked_since_heartbeat = True
             self.match = match_index
             if self.next <= match_index:
                 self.next = match_index + 1
