@@ -106,9 +106,10 @@ def append(
 def check_safety(cluster: ClusterState) -> None:
     """check_safety asserts the per-state safety properties of section 5.4 (Figure 3).
 
-    At most one leader per term; every leader's log holds every entry any node has committed
-    (Leader Completeness, checked for leaders whose term is at least the committed entry's);
-    committed prefixes of any two nodes agree (State Machine Safety).
+    At most one leader per term; committed prefixes of any two nodes agree (State Machine
+    Safety); and a leader holds every entry that a node of a term no newer than the leader's
+    knows committed (Leader Completeness: that node learned of the commit in its term or an
+    earlier one, so every leader of a term at least that one must have the entries).
     """
     leaders: dict[int, int] = {}
     for state in cluster.nodes:
@@ -120,9 +121,15 @@ def check_safety(cluster: ClusterState) -> None:
     for state in cluster.nodes:
         mine = state.log[: state.commit]
         assert prefix[: len(mine)] == mine, f"node {state.id} committed a different entry"
-        if state.role is Role.LEADER:
-            older = tuple(e for e in prefix if e.term <= state.term)
-            assert state.log[: len(older)] == older, f"leader {state.id} lacks committed entries"
+    for lead in cluster.nodes:
+        if lead.role is not Role.LEADER:
+            continue
+        for other in cluster.nodes:
+            if other.term <= lead.term:
+                known = other.log[: other.commit]
+                assert lead.log[: len(known)] == known, (
+                    f"leader {lead.id} of term {lead.term} lacks entries node {other.id} committed"
+                )
 
 
 def committed_prefix(cluster: ClusterState) -> Log:
