@@ -68,9 +68,9 @@ BAD: list[tuple[str, type[ProtocolError], Message]] = [
             5,
             0,
             0,
-            (Entry(1, 5, EntryKind.NORMAL, "s"),),
+            (Entry(1, 5, EntryKind.NORMAL, "s"),),  # type: ignore[arg-type]
             0,
-            0,  # type: ignore[arg-type]
+            0,
         ),
     ),
     ("negative commit", MalformedMessage, AppendRequest(CLUSTER, "n2", 5, 0, 0, (), -3, 0)),

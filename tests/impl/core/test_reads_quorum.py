@@ -17,7 +17,7 @@ from impl._core import (
     VoteResponse,
 )
 
-from ._harness import CLUSTER, Net, entry
+from ._harness import CLUSTER, Net, entry, role_of
 
 VOTERS3 = ("n1", "n2", "n3")
 
@@ -167,7 +167,7 @@ def test_check_quorum_step_down() -> None:
     net.heartbeat("n1")
     net["n1"].check_quorum_timeout()
     net.flush("n1")
-    assert net["n1"].role is Role.FOLLOWER and net["n1"].term == 1
+    assert role_of(net["n1"]) is Role.FOLLOWER and net["n1"].term == 1
     assert net.nodes["n1"].timer is TimerCommand.RESET
 
 
