@@ -150,6 +150,14 @@ class Node:
         """start loads storage, restores the snapshot, and starts serving."""
         if self._running or self._stopping:
             raise RuntimeError("Node.start called twice")
+        try:
+            await self._start()
+        except BaseException:
+            # Do not leak the store, the storage thread or a half-bound server.
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         cfg = self.config
         storage, stored, snapshot = await self._on_io(open_storage, cfg)
         self._storage = storage

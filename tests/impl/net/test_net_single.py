@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -58,5 +59,26 @@ def test_single_node_cluster(tmp_path: Path) -> None:
             assert all(restarted_machine.get(f"k{i}") == b"%d" % i for i in range(10))
         finally:
             await again.stop()
+
+    asyncio.run(main())
+
+
+def test_start_on_a_busy_port_fails_and_releases_the_store(tmp_path: Path) -> None:
+    async def main() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+            busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            port = busy.getsockname()[1]
+            node = Node(config(tmp_path, port), KVStateMachine())
+            with pytest.raises((OSError, RuntimeError)):
+                await node.start()
+            assert not node.running
+        # The store was closed: a node on a free port opens the same data dir.
+        (free,) = free_ports(1)
+        cfg = config(tmp_path, free)
+        node = Node(cfg, KVStateMachine())
+        await node.start()
+        await node.stop()
 
     asyncio.run(main())
