@@ -290,7 +290,7 @@ class Node:
             leader=core.leader_id,
             commit_index=core.commit_index,
             applied_index=self._applied,
-            log_size=core.last_index - self._snapshot_index,
+            log_size=core.last_index - core.first_index + 1,
             snapshot_index=self._snapshot_index,
             peers=peers,
         )
@@ -338,6 +338,21 @@ class Node:
             return await fut
         finally:
             self._reads.pop(request_id, None)
+
+    def transfer_leadership(self, to: str) -> None:
+        """transfer_leadership asks the leader to hand over to ``to`` (thesis 3.10).
+
+        Returns at once; the transfer completes when ``to`` has caught up and
+        wins the election that TimeoutNow starts. Raises NotLeaderError elsewhere.
+        """
+        core = self._require_core()
+        if to not in self.config.peers:
+            raise ValueError(f"unknown node {to!r}")
+        try:
+            core.transfer_leadership(to)
+        except NotLeader as exc:
+            raise self._not_leader(exc.leader_hint) from None
+        self._wake.set()
 
     # ------------------------------------------------------------ peer inputs
 

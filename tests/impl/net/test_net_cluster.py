@@ -161,3 +161,21 @@ def test_status_over_grpc(tmp_path: Path) -> None:
         assert dict(by_id[leader_id].members) == c.peers
 
     run(tmp_path, body)
+
+
+def test_leadership_transfer(tmp_path: Path) -> None:
+    """Reference: Raft thesis 3.10 (leadership transfer via TimeoutNow)."""
+
+    async def body(c: LocalCluster) -> None:
+        old = await c.wait_leader()
+        target = next(n for n in c.nodes if n != old)
+        async with KVClient(c.addresses, deadline_s=15) as kv:
+            await kv.put("before", b"1")
+            c.nodes[old].transfer_leadership(target)
+            await wait_for(lambda: c.leader() == target or None, 10, "transfer completes")
+            assert await kv.get("before") == b"1"
+            await kv.put("after", b"2")
+        with pytest.raises(NotLeaderError):
+            c.nodes[old].transfer_leadership(old)
+
+    run(tmp_path, body)
