@@ -1,0 +1,1 @@
+"""The seeded-bug catalogue: proof that each engine can fail."""

@@ -1,0 +1,279 @@
+"""The catalogue of seeded bugs: what each mutant replaces, what it mirrors, how to find it.
+
+A `Mutant` is a named, documented replacement of a spec function (rarely two, when the real
+bug is one missing check split across two places). `budget` tunes the engines for that bug:
+the explorer's bounds (overrides of `EXPLORER_BASE`) and Hypothesis's example count. Tuning
+means choosing where the engines look (an even cluster size for a quorum bug, a read budget
+for a read bug), never adding a detector: a mutant is killed only by an engine's own run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from properties.mutants import _bugs_election as election
+from properties.mutants import _bugs_log as logbugs
+from properties.mutants import _witnesses as w
+from properties.mutants._patch import Replacement
+from properties.mutants._scenario import Run
+
+__all__ = ["CATALOGUE", "EXPLORER_BASE", "REQUIRED_COVERAGE", "Budget", "Mutant", "mutant_by_name"]
+
+EXPLORER_BASE: Mapping[str, object] = MappingProxyType(
+    {
+        "nodes": 3,
+        "max_term": 2,
+        "max_log": 2,
+        "max_messages": 3,
+        "max_requests": 1,
+        "max_reads": 0,
+        "max_crashes": 0,
+        "workers": 1,
+        "max_seconds": 12.0,
+    }
+)
+"""EXPLORER_BASE: the small model every mutant is explored in unless its budget says otherwise.
+
+Small on purpose: 17 mutants share a ~6 minute budget on 2 cores, and most seeded bugs break
+an invariant within a few steps of an election. The time limit keeps a miss cheap.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Budget is how hard each engine tries on one mutant."""
+
+    explorer: Mapping[str, object] = field(default_factory=dict)
+    hypothesis_examples: int = 150
+    z3_examples: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Mutant:
+    """Mutant is one seeded bug.
+
+    `covers` names the item of the catalogue's required list it stands for (several mutants
+    may cover one item); `witness` is the hand-written run that shows it, on a cluster of
+    `witness_size` nodes.
+    """
+
+    name: str
+    bug: str
+    mirrors: str
+    covers: str
+    replacements: tuple[Replacement, ...]
+    witness: Callable[[Run], None]
+    witness_size: int = 3
+    budget: Budget = Budget()
+
+
+def _r(module: str, name: str, function: Callable[..., object]) -> Replacement:
+    return Replacement(module, name, function)
+
+
+CATALOGUE: tuple[Mutant, ...] = (
+    Mutant(
+        name="double-vote",
+        bug="a node votes twice in one term",
+        mirrors="Figure 2 RequestVote rule 2; Ivy lemma 'one vote per term'",
+        covers="double-vote",
+        replacements=(
+            _r("spec._election", "on_vote_request", election.on_vote_request_ignores_voted_for),
+        ),
+        witness=w.double_vote_witness,
+    ),
+    Mutant(
+        name="vote-lost-on-restart",
+        bug="voted_for is not reloaded after a restart",
+        mirrors="PySyncObj #84 / #201 (term and vote not persisted)",
+        covers="double-vote",
+        replacements=(_r("spec._state", "initial_node", election.initial_node_forgets_vote),),
+        witness=w.restart_vote_witness,
+        budget=Budget(explorer={"max_crashes": 1}),
+    ),
+    Mutant(
+        name="no-election-restriction",
+        bug="the election restriction is skipped",
+        mirrors="section 5.4.1 left out ('add it later')",
+        covers="election-restriction",
+        replacements=(_r("spec._log", "is_up_to_date", election.is_up_to_date_always),),
+        witness=w.restriction_witness,
+    ),
+    Mutant(
+        name="up-to-date-by-length",
+        bug="up-to-date compares log length, not last term",
+        mirrors="common misreading of section 5.4.1",
+        covers="election-restriction",
+        replacements=(_r("spec._log", "is_up_to_date", election.is_up_to_date_by_length),),
+        witness=w.length_only_witness,
+        budget=Budget(explorer={"max_term": 3}, hypothesis_examples=300),
+    ),
+    Mutant(
+        name="prevote-records-vote",
+        bug="granting a prevote records a vote",
+        mirrors="prevote sharing the vote path (thesis 9.6)",
+        covers="prevote-side-effect",
+        replacements=(
+            _r(
+                "spec._election",
+                "on_vote_request",
+                election.on_vote_request_prevote_records_vote,
+            ),
+        ),
+        witness=w.prevote_vote_witness,
+    ),
+    Mutant(
+        name="prevote-raises-term",
+        bug="prevote raises the term",
+        mirrors="plain Raft timeout under a prevote flag (thesis 9.6)",
+        covers="prevote-side-effect",
+        replacements=(
+            _r("spec._election", "on_election_timeout", election.on_election_timeout_bumps_term),
+        ),
+        witness=w.prevote_term_witness,
+    ),
+    Mutant(
+        name="figure8-commit",
+        bug="leader commits an earlier-term entry by counting",
+        mirrors="PySyncObj #169; Raft paper Figure 8",
+        covers="figure8",
+        replacements=(_r("spec._commit", "advance_commit", logbugs.advance_commit_by_counting),),
+        witness=w.figure8_witness,
+        budget=Budget(explorer={"max_term": 3}, hypothesis_examples=400),
+    ),
+    Mutant(
+        name="quorum-even-off-by-one",
+        bug="quorum off by one for even sizes",
+        mirrors="the seed's len(others) >> 1 threshold",
+        covers="quorum-even",
+        replacements=(_r("spec._quorum", "is_quorum", election.is_quorum_seed_threshold),),
+        witness=w.quorum_even_witness,
+        witness_size=4,
+        budget=Budget(explorer={"nodes": 2, "max_term": 1, "max_log": 1}),
+    ),
+    Mutant(
+        name="ignores-higher-term-reply",
+        bug="a node ignores a higher term in a reply",
+        mirrors="term marker applied to requests only (seed behaviour 3)",
+        covers="higher-term-reply",
+        replacements=(
+            _r("spec._step", "_receive", logbugs.receive_ignores_reply_terms),
+            _r(
+                "spec._replication",
+                "on_append_response",
+                logbugs.on_append_response_newer_term,
+            ),
+        ),
+        witness=w.reply_term_witness,
+        budget=Budget(explorer={"max_reads": 1}, hypothesis_examples=400),
+    ),
+    Mutant(
+        name="truncates-matching",
+        bug="a follower truncates entries that match",
+        mirrors="section 5.3 'delete the existing entry and all that follow it' misapplied",
+        covers="truncate-matching",
+        replacements=(_r("spec._replication", "_merge", logbugs.merge_truncates_after_prev),),
+        witness=w.truncate_witness,
+        budget=Budget(explorer={"max_requests": 2, "max_messages": 4}),
+    ),
+    Mutant(
+        name="commit-moves-backwards",
+        bug="the commit index can move backwards",
+        mirrors="PySyncObj #166 / #167",
+        covers="commit-regresses",
+        replacements=(
+            _r(
+                "spec._replication",
+                "on_append_request",
+                logbugs.on_append_request_commit_follows_leader,
+            ),
+        ),
+        witness=w.commit_backwards_witness,
+        budget=Budget(explorer={"max_duplicates": 1}),
+    ),
+    Mutant(
+        name="candidate-vote-unrecorded",
+        bug="a candidate does not record its self-vote",
+        mirrors="Figure 2 'vote for self' kept only in the tally",
+        covers="candidate-self-vote",
+        replacements=(
+            _r("spec._election", "_start_election", election.start_election_vote_not_recorded),
+        ),
+        witness=w.candidate_persist_witness,
+    ),
+    Mutant(
+        name="candidate-asks-before-persist",
+        bug="a candidate asks for votes before persisting",
+        mirrors="PySyncObj #84 / #201 (write queued behind the sends)",
+        covers="candidate-self-vote",
+        replacements=(_r("spec._step", "step", logbugs.step_persists_after_election),),
+        witness=w.candidate_persist_witness,
+    ),
+    Mutant(
+        name="no-sentinel",
+        bug="sentinel omitted when the commit index is behind",
+        mirrors="no term-start no-op (section 5.4.2, thesis 6.4)",
+        covers="sentinel",
+        replacements=(
+            _r("spec._election", "become_leader", logbugs.become_leader_without_sentinel),
+        ),
+        witness=w.sentinel_witness,
+        budget=Budget(explorer={"max_reads": 1}, hypothesis_examples=400),
+    ),
+    Mutant(
+        name="read-without-quorum",
+        bug="a read is answered before a quorum confirms",
+        mirrors="read served from a deposed leader's local state (thesis 6.4)",
+        covers="stale-read",
+        replacements=(_r("spec._reads", "release_reads", logbugs.release_reads_without_quorum),),
+        witness=w.stale_read_witness,
+        budget=Budget(explorer={"max_reads": 1}, hypothesis_examples=400),
+    ),
+    Mutant(
+        name="read-shares-heartbeat",
+        bug="reads share an earlier heartbeat's context",
+        mirrors="etcd#20418",
+        covers="stale-read",
+        replacements=(_r("spec._reads", "on_read_request", logbugs.on_read_request_shared_ctx),),
+        witness=w.stale_read_witness,
+        budget=Budget(explorer={"max_reads": 1}, hypothesis_examples=400),
+    ),
+    Mutant(
+        name="stale-vote-reply",
+        bug="vote replies counted without the request's term",
+        mirrors="etcd#8243",
+        covers="double-vote",
+        replacements=(
+            _r("spec._election", "on_vote_response", election.on_vote_response_any_term),
+        ),
+        witness=w.stale_vote_reply_witness,
+        budget=Budget(hypothesis_examples=400),
+    ),
+)
+"""CATALOGUE: every seeded bug, in the order the table prints them."""
+
+REQUIRED_COVERAGE: tuple[str, ...] = (
+    "double-vote",
+    "election-restriction",
+    "prevote-side-effect",
+    "figure8",
+    "quorum-even",
+    "higher-term-reply",
+    "truncate-matching",
+    "commit-regresses",
+    "candidate-self-vote",
+    "sentinel",
+    "stale-read",
+)
+"""REQUIRED_COVERAGE: the bug classes the catalogue must include (the issue's list)."""
+
+
+def mutant_by_name(name: str) -> Mutant:
+    """mutant_by_name finds a catalogue entry; unknown names list the known ones."""
+    for mutant in CATALOGUE:
+        if mutant.name == name:
+            return mutant
+    known = ", ".join(m.name for m in CATALOGUE)
+    raise KeyError(f"unknown mutant {name!r} (known: {known})")

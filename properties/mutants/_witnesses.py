@@ -1,0 +1,197 @@
+"""One hand-written witness run per mutant (see `_scenario`): the bug, step by step.
+
+Each script is what an engineer would write to reproduce the bug report. On the correct spec
+every script ends (or stops when the spec refuses a step that only the bug makes possible)
+without any violation; under its mutant an invariant breaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from spec import AppendRequest, Message
+
+from properties.mutants._scenario import Run
+
+__all__ = [
+    "candidate_persist_witness",
+    "commit_backwards_witness",
+    "double_vote_witness",
+    "figure8_witness",
+    "length_only_witness",
+    "prevote_term_witness",
+    "prevote_vote_witness",
+    "quorum_even_witness",
+    "reply_term_witness",
+    "restart_vote_witness",
+    "restriction_witness",
+    "sentinel_witness",
+    "stale_read_witness",
+    "stale_vote_reply_witness",
+    "truncate_witness",
+]
+
+
+def _entries(count: int) -> Callable[[Message], bool]:
+    def where(message: Message) -> bool:
+        return isinstance(message, AppendRequest) and len(message.entries) == count
+
+    return where
+
+
+def double_vote_witness(run: Run) -> None:
+    """Two candidates of term 1 ask node 1; it must refuse the second (section 5.2)."""
+    run.timeout(0)
+    run.timeout(2)
+    run.exchange("prevote", 0, 1)  # node 0: candidate of term 1
+    run.exchange("prevote", 2, 1)  # node 2: candidate of term 1
+    run.exchange("vote", 0, 1)  # node 0 leads term 1 with node 1's vote
+    run.exchange("vote", 2, 1)  # node 1 must deny node 2
+
+
+def restart_vote_witness(run: Run) -> None:
+    """Node 1 votes, crashes, restarts, and is asked again in the same term (PySyncObj #84)."""
+    run.timeout(0)
+    run.timeout(2)
+    run.exchange("prevote", 0, 1)
+    run.exchange("prevote", 2, 1)
+    run.exchange("vote", 0, 1)
+    run.crash(1)
+    run.recover(1)
+    run.exchange("vote", 2, 1)
+
+
+def restriction_witness(run: Run) -> None:
+    """An entry committed on 0 and 1; node 2, with an empty log, asks node 1 (section 5.4.1)."""
+    run.elect(0, (1,))
+    run.propose(0, b"a")
+    run.replicate(0, 1)  # index 1 commits on node 0
+    run.deliver("vote", 0, 2)  # node 2 enters term 1
+    run.check_quorum(1)  # node 1's leader lease expires
+    run.elect(2, (1,))  # node 1 must refuse: node 2 lacks the committed entry
+
+
+def length_only_witness(run: Run) -> None:
+    """A long log of term 1 against a short log holding a committed term-2 entry."""
+    run.elect(0, (1,))
+    run.propose(0, b"a")
+    run.propose(0, b"b")  # node 0: [1, 1], never replicated
+    run.elect(1, (2,))
+    run.propose(1, b"c")
+    run.replicate(1, 2)  # node 1 commits [2] with node 2
+    run.send(1, 0, prev=1, count=0)
+    run.exchange("append", 1, 0)  # node 0 learns term 2 (and rejects the append)
+    run.check_quorum(0)
+    run.check_quorum(2)
+    run.elect(0, (2,))  # node 2 must refuse: [1, 1] is not as up to date as [2]
+
+
+def prevote_vote_witness(run: Run) -> None:
+    """Node 1 voted for 0 in term 1, then grants node 2 a prevote in term 1 (thesis 9.6)."""
+    run.timeout(0)
+    run.exchange("prevote", 0, 1)
+    run.exchange("vote", 0, 1)  # node 0 leads term 1
+    run.deliver("vote", 0, 2)  # node 2 enters term 1
+    run.timeout(2)
+    run.exchange("prevote", 2, 1)  # a prevote grant changes nothing on node 1
+
+
+def prevote_term_witness(run: Run) -> None:
+    """An isolated node times out: its term must not move without a prevote quorum."""
+    run.timeout(0)
+    run.timeout(0)
+
+
+def figure8_witness(run: Run) -> None:
+    """Figure 8 on three nodes: a term-1 entry replicated to a majority in term 3."""
+    run.elect(0, (1,))
+    run.propose(0, b"a")  # node 0: [1]
+    run.elect(1, (2,))
+    run.propose(1, b"b")  # node 1 leads term 2: [2]
+    run.deliver("vote", 1, 0)  # node 0 hears of term 2 (and refuses the vote)
+    run.elect(0, (2,))  # node 0 leads term 3: [1, 3(no-op)]
+    run.replicate(0, 2, prev=0, count=1)  # [1] is now on a majority; it must not commit
+
+
+def quorum_even_witness(run: Run) -> None:
+    """Four nodes: two of them are not a majority (section 5.2)."""
+    run.timeout(0)
+    run.exchange("prevote", 0, 1)
+    run.exchange("vote", 0, 1)
+    run.timeout(2)
+    run.exchange("prevote", 2, 3)
+    run.exchange("vote", 2, 3)
+
+
+def reply_term_witness(run: Run) -> None:
+    """A deposed leader serves a read after a newer term's rejection of its heartbeat."""
+    run.elect(0, (1,))
+    run.elect(1, (2,))
+    run.propose(1, b"x")
+    run.replicate(1, 2)  # term 2 commits index 1
+    run.read(0, 1)  # node 0 still thinks it leads term 1
+    run.send(0, 2)
+    run.exchange("append", 0, 2)  # node 2 rejects with term 2
+
+
+def truncate_witness(run: Run) -> None:
+    """A delayed, shorter append arrives after a longer one (section 5.3)."""
+    run.elect(0, (1,))
+    run.propose(0, b"a")
+    run.propose(0, b"b")
+    run.send(0, 1, prev=0, count=1)
+    run.send(0, 1, prev=0, count=2)
+    run.deliver("append", 0, 1, where=_entries(2))
+    run.deliver("append", 0, 1, where=_entries(1))
+
+
+def commit_backwards_witness(run: Run) -> None:
+    """A duplicated old append (leader_commit 0) arrives after the commit reached 1."""
+    run.elect(0, (1,))
+    run.propose(0, b"a")
+    run.send(0, 1)
+    run.duplicate("append", 0, 1)
+    run.exchange("append", 0, 1)  # node 0 commits index 1
+    run.replicate(0, 1)  # heartbeat: node 1 learns commit 1
+    run.deliver("append", 0, 1, where=_entries(1))
+
+
+def candidate_persist_witness(run: Run) -> None:
+    """A candidate's RequestVote must not leave before its term and self-vote are durable."""
+    run.timeout(0)
+    run.exchange("prevote", 0, 1)
+
+
+def sentinel_witness(run: Run) -> None:
+    """A new leader behind on commit serves a read (thesis section 6.4)."""
+    run.elect(0, (1,))
+    run.propose(0, b"a")
+    run.replicate(0, 1)  # committed on node 0, node 1 does not know yet
+    run.check_quorum(1)
+    run.elect(1, (2,))
+    run.read(1, 1)
+    run.send(1, 2)
+    run.exchange("append", 1, 2)
+
+
+def stale_read_witness(run: Run) -> None:
+    """A leader deposed without knowing it is asked for a read (thesis section 6.4)."""
+    run.elect(0, (1,))
+    run.elect(1, (2,))
+    run.propose(1, b"x")
+    run.replicate(1, 2)
+    run.read(0, 1)
+
+
+def stale_vote_reply_witness(run: Run) -> None:
+    """A grant for node 0's term-1 election arrives while it runs for term 2 (etcd#8243)."""
+    run.timeout(0)
+    run.exchange("prevote", 0, 1)  # node 0: candidate of term 1
+    run.deliver("vote", 0, 1)  # node 1 grants; the reply stays in flight
+    run.deliver("vote", 0, 2)  # node 2 enters term 1 too
+    run.timeout(0)
+    run.timeout(2)
+    run.exchange("prevote", 0, 2)  # node 0: candidate of term 2
+    run.exchange("prevote", 2, 1)  # node 2: candidate of term 2
+    run.exchange("vote", 2, 1)  # node 2 leads term 2 with node 1's vote
+    run.deliver("vote-reply", 1, 0)  # the old grant must not count for term 2
