@@ -179,3 +179,38 @@ def test_leadership_transfer(tmp_path: Path) -> None:
             c.nodes[old].transfer_leadership(old)
 
     run(tmp_path, body)
+
+
+def test_concurrent_writers_through_failover_lose_no_acknowledged_write(tmp_path: Path) -> None:
+    """Reference: sections 5.4.1-5.4.3 (Leader Completeness, State Machine Safety)."""
+
+    async def body(c: LocalCluster) -> None:
+        old = await c.wait_leader()
+        acked: dict[str, bytes] = {}
+        stop = asyncio.Event()
+
+        async def writer(w: int) -> None:
+            async with KVClient(c.addresses, deadline_s=10) as kv:
+                i = 0
+                while not stop.is_set():
+                    key, value = f"w{w}-{i}", f"{w}:{i}".encode()
+                    try:
+                        await kv.put(key, value)
+                    except Exception:
+                        continue  # not acknowledged: no claim about it
+                    acked[key] = value
+                    i += 1
+
+        tasks = [asyncio.create_task(writer(w)) for w in range(4)]
+        await asyncio.sleep(0.5)
+        await c.stop(old)
+        await c.wait_leader()
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.gather(*tasks)
+        assert len(acked) > 10
+        async with KVClient(c.addresses, deadline_s=15) as kv:
+            for key, value in acked.items():
+                assert await kv.get(key) == value, key
+
+    run(tmp_path, body)
