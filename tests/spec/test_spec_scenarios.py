@@ -52,10 +52,6 @@ from tests.spec._helpers import (
 )
 
 
-def _last(messages: tuple[object, ...]) -> object:
-    return messages[-1]
-
-
 def test_initial_election_persists_terms_and_votes() -> None:
     """From a cold start, one timeout elects a leader; every voter's term and vote are on
     its disk (persist before send).
