@@ -428,12 +428,13 @@ class Node:
                     await self._handle_ready(core, ready, waiters)
                     if self._is_stopping():
                         return
+                    # Inside the loop: under constant load it may never drain.
+                    await self._maybe_snapshot(core)
                 # Requests delivered since the last ready() produced no output: no reply.
                 waiters, self._reply_waiters = self._reply_waiters, []
                 for w in waiters:
                     if not w.future.done():
                         w.future.set_result(None)
-                await self._maybe_snapshot(core)
         except Exception as exc:
             # A storage failure (or a core bug) must not leave a half-working node.
             log.exception("%s: driver failed; node stops", self.config.node_id)
