@@ -7,9 +7,10 @@ seen. They are never called unless a mutant is applied (see `_patch.patched`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
-from spec import Durable, NodeState, Role, VoteRequest, VoteResponse, is_up_to_date
+from spec import Durable, Log, NodeState, Role, VoteRequest, VoteResponse, is_up_to_date
 from spec._election import _answer, _ask, _start_election, become_leader
 from spec._quorum import is_quorum
 from spec._transition import DisabledError, Transition
@@ -97,7 +98,7 @@ def on_election_timeout_bumps_term(state: NodeState) -> Transition:
     return Transition(pre, _ask(pre, prevote=True))
 
 
-def is_up_to_date_always(cand_last_term: int, cand_last_index: int, log: tuple[object, ...]) -> bool:
+def is_up_to_date_always(cand_last_term: int, cand_last_index: int, log: Log) -> bool:
     """Election restriction skipped: every candidate's log counts as up to date.
 
     Section 5.4.1's restriction is what makes Leader Completeness hold; implementations that
@@ -106,7 +107,7 @@ def is_up_to_date_always(cand_last_term: int, cand_last_index: int, log: tuple[o
     return True
 
 
-def is_up_to_date_by_length(cand_last_term: int, cand_last_index: int, log: tuple[object, ...]) -> bool:
+def is_up_to_date_by_length(cand_last_term: int, cand_last_index: int, log: Log) -> bool:
     """Up-to-date by length only: the longer log wins, whatever its last term.
 
     A frequent misreading of section 5.4.1 ("if the logs end with the same term, the longer log
@@ -116,14 +117,13 @@ def is_up_to_date_by_length(cand_last_term: int, cand_last_index: int, log: tupl
     return cand_last_index >= len(log)
 
 
-def is_quorum_seed_threshold(members: object, voters: tuple[int, ...]) -> bool:
+def is_quorum_seed_threshold(members: Iterable[int], voters: tuple[int, ...]) -> bool:
     """Quorum off by one for even sizes: the seed's threshold over the *other* peers.
 
     The seed counted `len(others) >> 1` grants from others plus itself: right for odd sizes,
     but 2 of 4 (or 1 of 2) nodes form a "majority", so two leaders can share a term (the
     design brief's seed weakness; section 5.2 needs a majority of the full cluster).
     """
-    assert isinstance(members, frozenset | set | tuple | list)
     others = len(voters) - 1
     return len(set(members) & set(voters)) >= (others >> 1) + 1
 

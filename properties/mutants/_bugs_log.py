@@ -26,8 +26,8 @@ from spec import (
     last_index,
     term_at,
 )
+from spec import _election as spec_election
 from spec import _replication as spec_replication
-from spec import _step as spec_step
 from spec._commit import advance_commit, quorum_match
 from spec._log import first_index_of_term
 from spec._reads import release_reads
@@ -119,17 +119,17 @@ def receive_ignores_reply_terms(state: NodeState, message: Message) -> Transitio
     )
     if is_request and message.term > state.term:  # BUG: replies never adopt the term
         state = step_down(state, message.term)
-    # Handlers are looked up where the spec's step looks them up, so a co-applied mutant of a
-    # handler is the one called.
+    # Handlers are looked up on their modules at call time, so a co-applied mutant of a
+    # handler (patched in every holder) is the one called.
     match message:
         case VoteRequest():
-            return spec_step.on_vote_request(state, message)
+            return spec_election.on_vote_request(state, message)
         case VoteResponse():
-            return spec_step.on_vote_response(state, message)
+            return spec_election.on_vote_response(state, message)
         case AppendRequest():
-            return spec_step.on_append_request(state, message)
+            return spec_replication.on_append_request(state, message)
         case AppendResponse():
-            return spec_step.on_append_response(state, message)
+            return spec_replication.on_append_response(state, message)
         case _:
             assert_never(message)
 

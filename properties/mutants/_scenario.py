@@ -66,9 +66,9 @@ def _matches(message: Message, kind: str, src: int | None, dst: int | None) -> b
         raise ScenarioError(f"unknown message kind {kind!r}")
     if not isinstance(message, _KINDS[kind]):
         return False
-    if isinstance(message, VoteRequest | VoteResponse):
-        if message.prevote != kind.startswith("prevote"):
-            return False
+    is_vote = isinstance(message, VoteRequest | VoteResponse)
+    if is_vote and message.prevote != kind.startswith("prevote"):  # type: ignore[union-attr]
+        return False
     return (src is None or message.src == src) and (dst is None or message.dst == dst)
 
 
@@ -107,7 +107,9 @@ class Run:
     def check_quorum(self, node: int) -> None:
         self.do(NodeInput(node, CheckQuorum()))
 
-    def send(self, leader: int, peer: int, prev: int | None = None, count: int | None = None) -> None:
+    def send(
+        self, leader: int, peer: int, prev: int | None = None, count: int | None = None
+    ) -> None:
         self.do(NodeInput(leader, SendAppend(peer, prev, count)))
 
     def crash(self, node: int) -> None:
@@ -174,7 +176,9 @@ class Run:
         if self.state.nodes[candidate].role is not Role.LEADER:
             raise ScenarioError(f"node {candidate} did not become leader")
 
-    def replicate(self, leader: int, peer: int, prev: int | None = None, count: int | None = None) -> None:
+    def replicate(
+        self, leader: int, peer: int, prev: int | None = None, count: int | None = None
+    ) -> None:
         """replicate sends one append to `peer` and delivers it and its reply."""
         self.send(leader, peer, prev, count)
         self.exchange("append", leader, peer)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from spec import AppendRequest, Message
-
 from properties.mutants._scenario import Run
+from spec import AppendRequest, Message
 
 __all__ = [
     "candidate_persist_witness",
