@@ -235,15 +235,16 @@ class KVClient:
     """KVClient is the client of the replicated KV store (kv.proto KeyValue service).
 
     Writes are exactly-once: each carries this client's random client_id and a
-    fresh sequence number that every retry reuses. Keep one KVClient per logical
-    client and do not issue writes from it concurrently if you rely on
-    exactly-once (the dedup table remembers the last sequence per client).
+    fresh sequence number that every retry reuses. The dedup table remembers
+    only the last sequence per client, so one KVClient sends its writes one at
+    a time (an internal lock); for parallel writes use several KVClients.
     """
 
     def __init__(self, addresses: Sequence[str], **options: float) -> None:
         self._raft = RaftClient(addresses, **options)
         self.client_id = uuid.uuid4().hex
         self._sequence = 0
+        self._write_lock = asyncio.Lock()
 
     async def __aenter__(self) -> KVClient:
         return self
@@ -264,14 +265,15 @@ class KVClient:
 
     async def put(self, key: str, value: bytes) -> None:
         """put sets key to value once committed."""
-        request = kv_pb2.PutRequest(
-            key=key, value=value, client_id=self.client_id, sequence=self._next_sequence()
-        )
+        async with self._write_lock:
+            request = kv_pb2.PutRequest(
+                key=key, value=value, client_id=self.client_id, sequence=self._next_sequence()
+            )
 
-        async def call(channel: aio.Channel, timeout: float) -> None:
-            await kv_pb2_grpc.KeyValueStub(channel).Put(request, timeout=timeout)
+            async def call(channel: aio.Channel, timeout: float) -> None:
+                await kv_pb2_grpc.KeyValueStub(channel).Put(request, timeout=timeout)
 
-        await self._raft.call_leader(call)
+            await self._raft.call_leader(call)
 
     async def get(self, key: str) -> bytes | None:
         """get reads key linearizably; None when it is missing."""
@@ -285,12 +287,13 @@ class KVClient:
 
     async def delete(self, key: str) -> bool:
         """delete removes key; returns whether it existed."""
-        request = kv_pb2.DeleteRequest(
-            key=key, client_id=self.client_id, sequence=self._next_sequence()
-        )
+        async with self._write_lock:
+            request = kv_pb2.DeleteRequest(
+                key=key, client_id=self.client_id, sequence=self._next_sequence()
+            )
 
-        async def call(channel: aio.Channel, timeout: float) -> bool:
-            resp = await kv_pb2_grpc.KeyValueStub(channel).Delete(request, timeout=timeout)
-            return resp.existed
+            async def call(channel: aio.Channel, timeout: float) -> bool:
+                resp = await kv_pb2_grpc.KeyValueStub(channel).Delete(request, timeout=timeout)
+                return resp.existed
 
-        return await self._raft.call_leader(call)
+            return await self._raft.call_leader(call)

@@ -214,3 +214,16 @@ def test_concurrent_writers_through_failover_lose_no_acknowledged_write(tmp_path
                 assert await kv.get(key) == value, key
 
     run(tmp_path, body)
+
+
+def test_one_kv_client_with_concurrent_writes_loses_none(tmp_path: Path) -> None:
+    """The dedup table keeps one sequence per client; the client must not race itself."""
+
+    async def body(c: LocalCluster) -> None:
+        await c.wait_leader()
+        async with KVClient(c.addresses, deadline_s=15) as kv:
+            await asyncio.gather(*(kv.put(f"c{i}", b"%d" % i) for i in range(40)))
+            values = await asyncio.gather(*(kv.get(f"c{i}") for i in range(40)))
+        assert values == [b"%d" % i for i in range(40)]
+
+    run(tmp_path, body)
