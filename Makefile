@@ -34,3 +34,9 @@ protos: setup
 
 cluster: setup
 	$(BIN)/raftwright cluster --nodes 3 --data-dir ./data
+
+.PHONY: mutants
+
+# mutants: apply each seeded bug in its own process, run the engines, print who caught what.
+mutants: setup
+	$(BIN)/python -m properties.mutants
