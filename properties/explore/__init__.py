@@ -1,0 +1,28 @@
+"""The exhaustive bounded explorer: TLC-style breadth-first search over the spec's cluster model.
+
+`explore(config)` visits every state reachable within the bounds (up to node relabelling),
+checks `properties.check_state` on each and `properties.check_transition` on every edge, and
+returns the shortest counterexample on a violation. `python -m properties.explore --config ci`
+is the command-line front end.
+"""
+
+from properties.explore._actions import enumerate_actions, next_budget, splits, within_bounds
+from properties.explore._canon import encode, fingerprint, relabellings
+from properties.explore._config import CONFIGS, ExploreConfig, ExploreResult, config_by_name
+from properties.explore._search import StepFn, explore
+
+__all__ = [
+    "CONFIGS",
+    "ExploreConfig",
+    "ExploreResult",
+    "StepFn",
+    "config_by_name",
+    "encode",
+    "enumerate_actions",
+    "explore",
+    "fingerprint",
+    "next_budget",
+    "relabellings",
+    "splits",
+    "within_bounds",
+]

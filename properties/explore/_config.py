@@ -1,0 +1,145 @@
+"""What the explorer explores and what it reports: `ExploreConfig`, `ExploreResult`, presets.
+
+The bounds play the part of a TLC state constraint: a successor that exceeds one (a term above
+`max_term`, a log longer than `max_log`, more than `max_messages` in flight) is outside the
+model and is neither counted nor expanded. The budgets (client requests, reads, crashes,
+duplicates) bound how often an action may happen along a run, so they are part of the
+explored state (two runs that reach the same cluster state with different budgets left are
+different states).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+__all__ = ["CONFIGS", "ExploreConfig", "ExploreResult", "config_by_name"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExploreConfig:
+    """ExploreConfig is one bounded model: cluster size, bounds, budgets and search options.
+
+    `prefilter` skips node inputs whose documented role guard fails (only a leader takes client
+    requests, reads, heartbeats and send-append decisions; a leader's election timer is
+    stopped; a node that has not heard from a leader has no lease for CheckQuorum to expire).
+    The spec would refuse them anyway, so this only saves the refused calls; turn it off to
+    let `cluster_step` judge every input, e.g. for a mutant that changes a guard.
+
+    `append_ranges` explores every (prev_index, count) a leader may choose for SendAppend, not
+    only the default "everything from next_index".
+    """
+
+    nodes: int = 3
+    max_term: int = 2
+    max_log: int = 2
+    max_messages: int = 3
+    max_requests: int = 1
+    max_reads: int = 0
+    max_crashes: int = 1
+    max_duplicates: int = 0
+    partitions: bool = False
+    heartbeats: bool = True
+    check_quorum: bool = True
+    append_ranges: bool = False
+    prefilter: bool = True
+    symmetry: bool = True
+    workers: int = 1
+    max_depth: int | None = None
+    max_states: int | None = None
+    max_seconds: float | None = None
+    progress: bool = False
+    progress_interval: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.nodes < 1:
+            raise ValueError("a cluster needs at least one node")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        for name in ("max_term", "max_log", "max_messages", "max_requests", "max_reads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.max_crashes < 0 or self.max_duplicates < 0:
+            raise ValueError("budgets must not be negative")
+
+    def with_overrides(self, **changes: object) -> ExploreConfig:
+        """with_overrides is `replace` that ignores None values (unset command-line flags)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        """describe is a one-line summary of the bounds, for progress output and reports."""
+        return (
+            f"nodes={self.nodes} max_term={self.max_term} max_log={self.max_log} "
+            f"max_messages={self.max_messages} requests={self.max_requests} "
+            f"reads={self.max_reads} crashes={self.max_crashes} "
+            f"duplicates={self.max_duplicates} partitions={self.partitions} "
+            f"symmetry={self.symmetry} workers={self.workers}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExploreResult:
+    """ExploreResult is the verdict of one exploration and what it cost.
+
+    `ok` is False only when an invariant failed; then `violation` names it and
+    `counterexample` is the shortest run to it, formatted by `properties.format_run`.
+    `complete` is False when a depth, state or time limit stopped the search early (the
+    verdict then covers only what was explored). `edges` counts explored transitions.
+    """
+
+    ok: bool
+    distinct_states: int
+    depth: int
+    seconds: float
+    states_per_second: float
+    counterexample: str | None
+    violation: str | None
+    edges: int = 0
+    complete: bool = True
+    config: ExploreConfig | None = None
+
+    def summary(self) -> str:
+        """summary is the one-paragraph report the command line prints."""
+        verdict = "ok" if self.ok else f"VIOLATION of {self.violation}"
+        scope = "complete" if self.complete else "stopped early (bounded by a limit)"
+        return (
+            f"{verdict}: {self.distinct_states} distinct states, {self.edges} edges, "
+            f"depth {self.depth}, {self.seconds:.1f} s, {self.states_per_second:.0f} states/s, "
+            f"{scope}"
+        )
+
+
+CI = ExploreConfig(
+    nodes=3,
+    max_term=2,
+    max_log=2,
+    max_messages=3,
+    max_requests=1,
+    max_reads=0,
+    max_crashes=1,
+    workers=2,
+)
+
+DEEP = ExploreConfig(
+    nodes=3,
+    max_term=2,
+    max_log=2,
+    max_messages=4,
+    max_requests=1,
+    max_reads=1,
+    max_crashes=1,
+    workers=2,
+)
+
+CONFIGS: dict[str, ExploreConfig] = {"ci": CI, "deep": DEEP}
+
+
+def config_by_name(name: str) -> ExploreConfig:
+    """config_by_name returns a preset (`ci` for make check, `deep` for the long run)."""
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ValueError(f"unknown config {name!r}; choose from {sorted(CONFIGS)}") from None
