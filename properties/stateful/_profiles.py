@@ -3,12 +3,13 @@
 `ci` is what `make check` runs: deterministic (derandomized, no example database) and small
 enough to finish in about a minute. `deep` is for a long soak before a release. Both disable
 the deadline (a deliver-everything step can legitimately take a few milliseconds on a 5-node
-cluster) and the "too slow" health check, which is about data generation, not our steps.
+cluster), the "too slow" health check, which is about data generation, not our steps, and the
+"explain" phase.
 """
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 __all__ = ["CI", "DEEP", "PROFILES", "profile_settings"]
 
@@ -19,6 +20,9 @@ PROFILES: dict[str, str] = {"ci": CI, "deep": DEEP}
 """PROFILES maps the short names the CLI and `run_stateful` accept to registered profiles."""
 
 _SUPPRESSED = (HealthCheck.too_slow, HealthCheck.filter_too_much)
+_PHASES = tuple(phase for phase in Phase if phase is not Phase.explain)
+"""_PHASES skips "explain": it re-runs the failure under line tracing, slowly, to list lines
+that our run table already makes plain."""
 
 settings.register_profile(
     CI,
@@ -29,6 +33,7 @@ settings.register_profile(
     deadline=None,
     database=None,
     suppress_health_check=_SUPPRESSED,
+    phases=_PHASES,
 )
 settings.register_profile(
     DEEP,
@@ -38,6 +43,7 @@ settings.register_profile(
     deadline=None,
     database=None,
     suppress_health_check=_SUPPRESSED,
+    phases=_PHASES,
 )
 
 
