@@ -6,8 +6,8 @@ returns the shortest counterexample on a violation. `python -m properties.explor
 is the command-line front end.
 """
 
-from properties.explore._actions import enumerate_actions, next_budget, splits, within_bounds
-from properties.explore._canon import encode, fingerprint, relabellings
+from properties.explore._actions import Menu, enumerate_actions, next_budget, splits, within_bounds
+from properties.explore._canon import Fingerprinter, fingerprint, relabel
 from properties.explore._config import CONFIGS, ExploreConfig, ExploreResult, config_by_name
 from properties.explore._search import StepFn, explore
 
@@ -15,14 +15,15 @@ __all__ = [
     "CONFIGS",
     "ExploreConfig",
     "ExploreResult",
+    "Fingerprinter",
+    "Menu",
     "StepFn",
     "config_by_name",
-    "encode",
     "enumerate_actions",
     "explore",
     "fingerprint",
     "next_budget",
-    "relabellings",
+    "relabel",
     "splits",
     "within_bounds",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
+from properties.explore._config import ExploreConfig
 from spec import (
     Action,
     CheckQuorum,
@@ -28,6 +29,7 @@ from spec import (
     HeartbeatDue,
     Message,
     NodeInput,
+    NodeState,
     Partition,
     ReadRequest,
     Recover,
@@ -35,9 +37,7 @@ from spec import (
     SendAppend,
 )
 
-from properties.explore._config import ExploreConfig
-
-__all__ = ["Budget", "enumerate_actions", "next_budget", "splits", "within_bounds"]
+__all__ = ["Budget", "Menu", "enumerate_actions", "next_budget", "splits", "within_bounds"]
 
 Budget = tuple[int, int, int, int]
 _REQUESTS, _READS, _CRASHES, _DUPLICATES = range(4)
@@ -57,20 +57,39 @@ def splits(size: int) -> tuple[tuple[frozenset[int], ...], ...]:
     return tuple(found)
 
 
-def _node_inputs(
-    cluster: ClusterState, budget: Budget, config: ExploreConfig
-) -> list[Action]:
-    actions: list[Action] = []
-    request = budget[_REQUESTS] < config.max_requests
-    read = budget[_READS] < config.max_reads
-    payload = str(budget[_REQUESTS] + 1).encode()
-    read_id = budget[_READS] + 1
-    for node in cluster.nodes:
-        i = node.id
-        if i in cluster.crashed:
-            continue
+class Menu:
+    """Menu enumerates the actions offered in a state, in a deterministic order.
+
+    The order matters: counterexamples are replayed by action index. Action values are
+    immutable, so the menu builds each one once: node inputs per (node, budget), and Deliver /
+    Drop / Duplicate per message object (cached by identity, holding a reference; `clear`
+    between BFS levels bounds the memory).
+    """
+
+    def __init__(self, config: ExploreConfig) -> None:
+        self.config = config
+        self._inputs: dict[tuple[int, bool, bool, Budget], tuple[Action, ...]] = {}
+        self._network: dict[int, tuple[Message, tuple[Action, ...], tuple[Action, ...]]] = {}
+        n = config.nodes
+        self._crash = tuple(Crash(i) for i in range(n))
+        self._recover = tuple(Recover(i) for i in range(n))
+        self._splits = tuple(Partition(groups) for groups in splits(n))
+        self._heal = Heal()
+
+    def clear(self) -> None:
+        """clear forgets the per-message actions (node inputs are few and stay)."""
+        self._network.clear()
+
+    def _node_inputs(self, node: NodeState, budget: Budget) -> tuple[Action, ...]:
+        config = self.config
         leader = node.role is Role.LEADER
+        key = (node.id, leader, node.heard_from_leader, budget)
+        cached = self._inputs.get(key)
+        if cached is not None and not (config.append_ranges and leader):
+            return cached
+        i = node.id
         offer_all = not config.prefilter
+        actions: list[Action] = []
         if offer_all or not leader:
             actions.append(NodeInput(i, ElectionTimeout()))
         if config.check_quorum and (offer_all or leader or node.heard_from_leader):
@@ -78,7 +97,7 @@ def _node_inputs(
         if offer_all or leader:
             if config.heartbeats:
                 actions.append(NodeInput(i, HeartbeatDue()))
-            for peer in range(cluster.size):
+            for peer in range(config.nodes):
                 if peer == i:
                     continue
                 if config.append_ranges and leader:
@@ -88,42 +107,66 @@ def _node_inputs(
                             actions.append(NodeInput(i, SendAppend(peer, prev, count)))
                 else:
                     actions.append(NodeInput(i, SendAppend(peer)))
-            if request:
+            if budget[_REQUESTS] < config.max_requests:
+                payload = str(budget[_REQUESTS] + 1).encode()
                 actions.append(NodeInput(i, ClientRequest(payload)))
-            if read:
-                actions.append(NodeInput(i, ReadRequest(read_id)))
-    return actions
+            if budget[_READS] < config.max_reads:
+                actions.append(NodeInput(i, ReadRequest(budget[_READS] + 1)))
+        result = tuple(actions)
+        self._inputs[key] = result
+        return result
+
+    def _message_actions(
+        self, message: Message, duplicate: bool
+    ) -> tuple[tuple[Action, ...], tuple[Action, ...]]:
+        """(Deliver, Drop[, Duplicate]) and (Drop[, Duplicate]) for one message."""
+        entry = self._network.get(id(message))
+        if entry is None:
+            drop: tuple[Action, ...] = (Drop(message), Duplicate(message))
+            entry = (message, (Deliver(message), *drop), drop)
+            self._network[id(message)] = entry
+        _, with_deliver, without = entry
+        if duplicate:
+            return with_deliver, without
+        return with_deliver[:2], without[:1]
+
+    def __call__(self, cluster: ClusterState, budget: Budget) -> list[Action]:
+        """The actions offered in `cluster` with `budget` spent, in a fixed order."""
+        config = self.config
+        crashed = cluster.crashed
+        actions: list[Action] = []
+        for node in cluster.nodes:
+            if node.id not in crashed:
+                actions.extend(self._node_inputs(node, budget))
+        previous: Message | None = None
+        duplicate = budget[_DUPLICATES] < config.max_duplicates
+        partition = cluster.partition
+        for message in cluster.network:  # a sorted bag: equal copies are adjacent
+            if message is previous or message == previous:
+                continue
+            previous = message
+            with_deliver, without = self._message_actions(message, duplicate)
+            deliverable = message.dst not in crashed and (
+                not partition or cluster.connected(message.src, message.dst)
+            )
+            actions.extend(with_deliver if deliverable else without)
+        crash = budget[_CRASHES] < config.max_crashes
+        for i in range(cluster.size):
+            if i in crashed:
+                actions.append(self._recover[i])
+            elif crash:
+                actions.append(self._crash[i])
+        if config.partitions:
+            if partition:
+                actions.append(self._heal)
+            else:
+                actions.extend(self._splits)
+        return actions
 
 
 def enumerate_actions(cluster: ClusterState, budget: Budget, config: ExploreConfig) -> list[Action]:
-    """enumerate_actions lists the actions offered in `cluster`, in a deterministic order.
-
-    The order matters: counterexamples are replayed by action index.
-    """
-    actions = _node_inputs(cluster, budget, config)
-    previous: Message | None = None
-    duplicate = budget[_DUPLICATES] < config.max_duplicates
-    for message in cluster.network:  # a sorted bag: equal copies are adjacent
-        if message == previous:
-            continue
-        previous = message
-        if message.dst not in cluster.crashed and cluster.connected(message.src, message.dst):
-            actions.append(Deliver(message))
-        actions.append(Drop(message))
-        if duplicate:
-            actions.append(Duplicate(message))
-    crash = budget[_CRASHES] < config.max_crashes
-    for i in range(cluster.size):
-        if i in cluster.crashed:
-            actions.append(Recover(i))
-        elif crash:
-            actions.append(Crash(i))
-    if config.partitions:
-        if cluster.partition:
-            actions.append(Heal())
-        else:
-            actions.extend(Partition(groups) for groups in splits(cluster.size))
-    return actions
+    """enumerate_actions is a one-off `Menu(config)(cluster, budget)`."""
+    return Menu(config)(cluster, budget)
 
 
 def next_budget(budget: Budget, action: Action) -> Budget:
@@ -147,7 +190,4 @@ def within_bounds(cluster: ClusterState, config: ExploreConfig) -> bool:
         return False
     max_term = config.max_term
     max_log = config.max_log
-    for node in cluster.nodes:
-        if node.term > max_term or len(node.log) > max_log:
-            return False
-    return True
+    return all(node.term <= max_term and len(node.log) <= max_log for node in cluster.nodes)

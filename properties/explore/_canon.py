@@ -2,216 +2,337 @@
 
 All nodes run the same code and are all voters, so relabelling node ids consistently maps
 reachable states to reachable states and preserves every invariant (none of them names a
-particular id). The explorer therefore keeps one state per orbit: its fingerprint is the
-hash of the least encoding over the relabellings that sort the nodes by a cheap,
-relabelling-invariant signature (term, role, log length, ...). That set of relabellings is the
-same for every member of an orbit (up to composition with the relabelling between them), so
-the least encoding is an orbit invariant: the reduction is exact, and it usually needs one
-encoding because the signatures already differ. With ties it tries every order of the tied
-nodes (at worst n!).
+particular id). The explorer keeps one state per orbit. A state's fingerprint is the least,
+over a set R(s) of relabellings, of a 64-bit hash of the relabelled state. R(s) is every
+relabelling that sorts the nodes by a cheap relabelling-invariant signature (term, role, log
+length, ...); for another member t = p(s) of the orbit, R(t) = R(s) composed with p^-1, so
+both minimise over the same relabelled states and the fingerprint is an orbit invariant.
+Distinct orbits share a fingerprint only by a hash collision (about n^2 / 2^65 for n states,
+as with TLC's 64-bit fingerprints). Signatures usually differ, so one relabelling suffices;
+ties try every order of the tied nodes (at most n!).
 
 A relabelling touches every place an id lives: node order, voted_for, leader, the vote sets,
 the per-peer tuples (indexed by id), message endpoints, crashed, partition groups and the
-ghost read records. Encodings are plain tuples of ints, bytes and log entries, so they order
-totally and hash fast; the fingerprint is Python's 64-bit tuple hash.
+ghost read records. Speed comes from sharing: a step changes one node and adds a few
+messages, and the rest are the very same objects as in the parent, so the hash of each node
+and message under each relabelling is computed once and cached by object identity (the
+cache holds a reference, so an identity is never reused while cached).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from itertools import permutations, product
+from operator import itemgetter
 
 from spec import (
     AppendRequest,
     AppendResponse,
     ClusterState,
+    Durable,
     Message,
     NodeState,
+    ReadRecord,
     Role,
     VoteRequest,
     VoteResponse,
 )
+from spec._messages import message_sort_key  # the network bag's order, not re-derived here
 
-__all__ = ["MASK64", "encode", "fingerprint", "relabellings"]
+__all__ = ["MASK64", "Fingerprinter", "fingerprint", "relabel"]
 
 MASK64 = (1 << 64) - 1
 
 _ROLE_CODE = {Role.FOLLOWER: 0, Role.PRECANDIDATE: 1, Role.CANDIDATE: 2, Role.LEADER: 3}
-
-Encoding = tuple[object, ...]
-
-
-def _mask(ids: Iterable[int], perm: tuple[int, ...]) -> int:
-    bits = 0
-    for i in ids:
-        bits |= 1 << perm[i]
-    return bits
+_CACHE_LIMIT = 3_000_000
 
 
-def _encode_node(
-    node: NodeState, cluster: ClusterState, perm: tuple[int, ...], inv: tuple[int, ...]
-) -> Encoding:
-    vote = -1 if node.voted_for is None else perm[node.voted_for]
-    leader = -1 if node.leader is None else perm[node.leader]
-    nxt = tuple([node.next_index[i] for i in inv]) if node.next_index else ()
-    match = tuple([node.match_index[i] for i in inv]) if node.match_index else ()
-    acked = tuple([node.acked_ctx[i] for i in inv]) if node.acked_ctx else ()
-    disk = cluster.disks[node.id]
-    if (
-        disk.term == node.term
-        and disk.voted_for == node.voted_for
-        and disk.log == node.log
-        and disk.commit == node.commit
-    ):
-        disk_code: Encoding = ()
-    else:
-        disk_vote = -1 if disk.voted_for is None else perm[disk.voted_for]
-        disk_code = (disk.term, disk_vote, disk.log, disk.commit)
-    return (
-        node.term,
-        vote,
-        node.log,
-        node.commit,
-        _ROLE_CODE[node.role],
-        leader,
-        _mask(node.prevotes, perm),
-        _mask(node.votes, perm),
-        _mask(node.rejections, perm),
-        nxt,
-        match,
-        node.heard_from_leader,
-        _mask(node.recent_active, perm),
-        node.sentinel,
-        node.read_seq,
-        acked,
-        node.pending_reads,
-        disk_code,
-        node.id in cluster.crashed,
-    )
+class _Relabelling:
+    """_Relabelling is one permutation: `perm` maps old id -> new id, `inv` new -> old."""
 
+    __slots__ = ("index", "inv", "perm", "pick")
 
-def _encode_message(message: Message, perm: tuple[int, ...]) -> Encoding:
-    src = perm[message.src]
-    dst = perm[message.dst]
-    match message:
-        case VoteRequest():
-            return (
-                0,
-                src,
-                dst,
-                message.term,
-                message.prevote,
-                message.last_log_index,
-                message.last_log_term,
-            )
-        case VoteResponse():
-            return (
-                1,
-                src,
-                dst,
-                message.term,
-                message.prevote,
-                message.granted,
-                message.request_term,
-            )
-        case AppendRequest():
-            return (
-                2,
-                src,
-                dst,
-                message.term,
-                message.prev_index,
-                message.prev_term,
-                message.entries,
-                message.leader_commit,
-                message.read_ctx,
-            )
-        case AppendResponse():
-            return (
-                3,
-                src,
-                dst,
-                message.term,
-                message.success,
-                message.match_index,
-                message.hint_index,
-                message.read_ctx,
-            )
-
-
-def encode(cluster: ClusterState, perm: tuple[int, ...], inv: tuple[int, ...]) -> Encoding:
-    """encode is the state relabelled by `perm` (old id -> new id; `inv` is its inverse)."""
-    nodes = tuple([_encode_node(cluster.nodes[old], cluster, perm, inv) for old in inv])
-    network = tuple(sorted([_encode_message(m, perm) for m in cluster.network]))
-    partition = tuple(sorted([_mask(group, perm) for group in cluster.partition]))
-    reads = tuple(
-        sorted(
-            [
-                (perm[r.node], r.read_id, r.must_cover, -1 if r.answered is None else r.answered)
-                for r in cluster.reads
-            ]
+    def __init__(self, index: int, inv: tuple[int, ...]) -> None:
+        self.index = index
+        self.inv = inv
+        perm = [0] * len(inv)
+        for new, old in enumerate(inv):
+            perm[old] = new
+        self.perm = tuple(perm)
+        getter = itemgetter(*inv)
+        # itemgetter of one index returns the item itself, not a 1-tuple.
+        self.pick: Callable[[Sequence[int]], tuple[int, ...]] = (
+            getter if len(inv) > 1 else (lambda seq: (seq[0],))
         )
-    )
-    return (nodes, network, partition, reads)
+
+    def mask(self, ids: Iterable[int]) -> int:
+        perm = self.perm
+        bits = 0
+        for i in ids:
+            bits |= 1 << perm[i]
+        return bits
 
 
-def _signature(node: NodeState, cluster: ClusterState) -> tuple[object, ...]:
-    """_signature is relabelling-invariant: it only sorts nodes, never decides equality."""
-    if node.voted_for is None:
-        vote_kind = 0
-    elif node.voted_for == node.id:
-        vote_kind = 1
-    else:
-        vote_kind = 2
-    return (
-        node.term,
-        _ROLE_CODE[node.role],
-        len(node.log),
-        node.commit,
-        vote_kind,
-        node.id in cluster.crashed,
-        len(node.votes),
-        len(node.prevotes),
-        node.heard_from_leader,
-        cluster.disks[node.id].term,
-    )
+class Fingerprinter:
+    """Fingerprinter hashes cluster states of one size, caching per-object partial hashes.
 
+    Call `clear` between BFS levels to bound memory; it only costs recomputation.
+    """
 
-def _inverse(inv: tuple[int, ...]) -> tuple[int, ...]:
-    perm = [0] * len(inv)
-    for new, old in enumerate(inv):
-        perm[old] = new
-    return tuple(perm)
+    def __init__(self, size: int, symmetry: bool = True) -> None:
+        self.size = size
+        self.symmetry = symmetry
+        orders = list(permutations(range(size))) if symmetry else [tuple(range(size))]
+        self._relabellings = [_Relabelling(k, inv) for k, inv in enumerate(orders)]
+        self._by_inv = {r.inv: r for r in self._relabellings}
+        self._slots = len(self._relabellings)
+        self._hashes: dict[int, int] = {}
+        self._signatures: dict[int, int] = {}
+        self._keep: list[object] = []
 
+    def clear(self) -> None:
+        """clear drops the caches (and the references that keep cached objects alive)."""
+        self._hashes.clear()
+        self._signatures.clear()
+        self._keep.clear()
 
-def relabellings(cluster: ClusterState) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """relabellings yields (perm, inv) for every order that sorts the nodes by signature."""
-    sigs = [_signature(node, cluster) for node in cluster.nodes]
-    order = sorted(range(len(sigs)), key=sigs.__getitem__)
-    groups: list[list[int]] = []
-    for old in order:
-        if groups and sigs[groups[-1][0]] == sigs[old]:
-            groups[-1].append(old)
+    def _remember(self, obj: object) -> None:
+        if len(self._keep) > _CACHE_LIMIT:
+            self.clear()
+        self._keep.append(obj)
+
+    # --- per-object hashes ---------------------------------------------------------------
+
+    def _node_hash(self, node: NodeState, r: _Relabelling) -> int:
+        key = id(node) * self._slots + r.index
+        cached = self._hashes.get(key)
+        if cached is not None:
+            return cached
+        perm = r.perm
+        value = hash(
+            (
+                node.term,
+                -1 if node.voted_for is None else perm[node.voted_for],
+                node.log,
+                node.commit,
+                _ROLE_CODE[node.role],
+                -1 if node.leader is None else perm[node.leader],
+                r.mask(node.prevotes),
+                r.mask(node.votes),
+                r.mask(node.rejections),
+                r.pick(node.next_index) if node.next_index else (),
+                r.pick(node.match_index) if node.match_index else (),
+                node.heard_from_leader,
+                r.mask(node.recent_active),
+                node.sentinel,
+                node.read_seq,
+                r.pick(node.acked_ctx) if node.acked_ctx else (),
+                node.pending_reads,
+            )
+        )
+        self._remember(node)
+        self._hashes[key] = value
+        return value
+
+    def _message_hash(self, message: Message, r: _Relabelling) -> int:
+        key = id(message) * self._slots + r.index
+        cached = self._hashes.get(key)
+        if cached is not None:
+            return cached
+        src = r.perm[message.src]
+        dst = r.perm[message.dst]
+        match message:
+            case VoteRequest():
+                fields: tuple[object, ...] = (
+                    0,
+                    message.prevote,
+                    message.last_log_index,
+                    message.last_log_term,
+                )
+            case VoteResponse():
+                fields = (1, message.prevote, message.granted, message.request_term)
+            case AppendRequest():
+                fields = (
+                    2,
+                    message.prev_index,
+                    message.prev_term,
+                    message.entries,
+                    message.leader_commit,
+                    message.read_ctx,
+                )
+            case AppendResponse():
+                fields = (
+                    3,
+                    message.success,
+                    message.match_index,
+                    message.hint_index,
+                    message.read_ctx,
+                )
+        value = hash((src, dst, message.term, fields))
+        self._remember(message)
+        self._hashes[key] = value
+        return value
+
+    def _signature(self, node: NodeState) -> int:
+        """_signature is relabelling-invariant: it only orders nodes, never decides equality.
+
+        Packed into one int for fast sorting; equal packings of different nodes only cost an
+        extra relabelling to try, never soundness.
+        """
+        key = id(node)
+        cached = self._signatures.get(key)
+        if cached is not None:
+            return cached
+        if node.voted_for is None:
+            vote_kind = 0
+        elif node.voted_for == node.id:
+            vote_kind = 1
         else:
-            groups.append([old])
-    if len(groups) == len(sigs):
-        inv = tuple(order)
-        yield _inverse(inv), inv
-        return
-    for choice in product(*(permutations(group) for group in groups)):
-        inv = tuple(old for part in choice for old in part)
-        yield _inverse(inv), inv
+            vote_kind = 2
+        value = (
+            (node.term << 40)
+            | (_ROLE_CODE[node.role] << 36)
+            | (min(len(node.log), 255) << 28)
+            | (min(node.commit, 255) << 20)
+            | (vote_kind << 16)
+            | (len(node.votes) << 10)
+            | (len(node.prevotes) << 4)
+            | (node.heard_from_leader << 3)
+            | ((node.leader is None) << 2)
+        )
+        self._remember(node)
+        self._signatures[key] = value
+        return value
+
+    # --- whole states --------------------------------------------------------------------
+
+    def _candidates(self, cluster: ClusterState) -> list[_Relabelling]:
+        if not self.symmetry:
+            return self._relabellings[:1]
+        crashed = cluster.crashed
+        signature = self._signature
+        sigs = [signature(node) | (node.id in crashed) for node in cluster.nodes]
+        order = sorted(range(len(sigs)), key=sigs.__getitem__)
+        if len(set(sigs)) == len(sigs):
+            return [self._by_inv[tuple(order)]]
+        groups: list[list[int]] = []
+        for old in order:
+            if groups and sigs[groups[-1][0]] == sigs[old]:
+                groups[-1].append(old)
+            else:
+                groups.append([old])
+        return [
+            self._by_inv[tuple(old for part in choice for old in part)]
+            for choice in product(*(permutations(group) for group in groups))
+        ]
+
+    def _hash_under(self, cluster: ClusterState, budget: tuple[int, ...], r: _Relabelling) -> int:
+        nodes = cluster.nodes
+        disks = cluster.disks
+        perm = r.perm
+        node_hashes = []
+        for old in r.inv:
+            node = nodes[old]
+            h = self._node_hash(node, r)
+            disk = disks[old]
+            if not (
+                disk.term == node.term
+                and disk.voted_for == node.voted_for
+                and disk.log == node.log
+                and disk.commit == node.commit
+            ):
+                vote = -1 if disk.voted_for is None else perm[disk.voted_for]
+                h = hash((h, disk.term, vote, disk.log, disk.commit))
+            node_hashes.append(h)
+        network = sorted([self._message_hash(m, r) for m in cluster.network])
+        extra: tuple[object, ...] = ()
+        if cluster.crashed or cluster.partition or cluster.reads:
+            extra = (
+                r.mask(cluster.crashed),
+                tuple(sorted([r.mask(group) for group in cluster.partition])),
+                tuple(
+                    sorted(
+                        [
+                            (
+                                perm[x.node],
+                                x.read_id,
+                                x.must_cover,
+                                -1 if x.answered is None else x.answered,
+                            )
+                            for x in cluster.reads
+                        ]
+                    )
+                ),
+            )
+        return hash((budget, tuple(node_hashes), tuple(network), extra)) & MASK64
+
+    def __call__(self, cluster: ClusterState, budget: tuple[int, ...]) -> int:
+        """The fingerprint of `cluster` with `budget` spent (see the module docstring)."""
+        candidates = self._candidates(cluster)
+        if len(candidates) == 1:
+            return self._hash_under(cluster, budget, candidates[0])
+        return min([self._hash_under(cluster, budget, r) for r in candidates])
 
 
-def fingerprint(cluster: ClusterState, budget: tuple[int, ...], symmetry: bool = True) -> int:
-    """fingerprint is a 64-bit hash of the state's orbit (or of the state, without symmetry)."""
-    if symmetry:
-        best: Encoding | None = None
-        for perm, inv in relabellings(cluster):
-            candidate = encode(cluster, perm, inv)
-            if best is None or candidate < best:  # type: ignore[operator]
-                best = candidate
-    else:
-        ident = tuple(range(cluster.size))
-        best = encode(cluster, ident, ident)
-    return hash((budget, best)) & MASK64
+def fingerprint(cluster: ClusterState, budget: tuple[int, ...] = (), symmetry: bool = True) -> int:
+    """fingerprint is a one-off `Fingerprinter(cluster.size, symmetry)(cluster, budget)`."""
+    return Fingerprinter(cluster.size, symmetry)(cluster, budget)
+
+
+def _relabel_message(message: Message, perm: Sequence[int]) -> Message:
+    return replace(message, src=perm[message.src], dst=perm[message.dst])
+
+
+def _relabel_ids(ids: frozenset[int], perm: Sequence[int]) -> frozenset[int]:
+    return frozenset(perm[i] for i in ids)
+
+
+def _relabel_node(node: NodeState, perm: Sequence[int], inv: Sequence[int]) -> NodeState:
+    def pick(values: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(values[old] for old in inv) if values else ()
+
+    return replace(
+        node,
+        id=perm[node.id],
+        voted_for=None if node.voted_for is None else perm[node.voted_for],
+        leader=None if node.leader is None else perm[node.leader],
+        prevotes=_relabel_ids(node.prevotes, perm),
+        votes=_relabel_ids(node.votes, perm),
+        rejections=_relabel_ids(node.rejections, perm),
+        next_index=pick(node.next_index),
+        match_index=pick(node.match_index),
+        recent_active=_relabel_ids(node.recent_active, perm),
+        acked_ctx=pick(node.acked_ctx),
+    )
+
+
+def relabel(cluster: ClusterState, perm: Sequence[int]) -> ClusterState:
+    """relabel is the concrete state with node `i` renamed `perm[i]` everywhere.
+
+    The explorer never builds relabelled states (it only hashes them); this is for tests and
+    for other engines that want to check symmetry claims on real states.
+    """
+    inv = [0] * len(perm)
+    for old, new in enumerate(perm):
+        inv[new] = old
+    nodes = tuple(_relabel_node(cluster.nodes[old], perm, inv) for old in inv)
+    disks = tuple(
+        Durable(d.term, None if d.voted_for is None else perm[d.voted_for], d.log, d.commit)
+        for d in (cluster.disks[old] for old in inv)
+    )
+    network = tuple(
+        sorted((_relabel_message(m, perm) for m in cluster.network), key=message_sort_key)
+    )
+    return ClusterState(
+        nodes=nodes,
+        disks=disks,
+        network=network,
+        crashed=_relabel_ids(cluster.crashed, perm),
+        partition=tuple(sorted((_relabel_ids(g, perm) for g in cluster.partition), key=sorted)),
+        reads=tuple(
+            sorted(
+                ReadRecord(perm[x.node], x.read_id, x.must_cover, x.answered) for x in cluster.reads
+            )
+        ),
+    )
