@@ -55,6 +55,7 @@ from impl._node_storage import open_storage
 from impl._statemachine import StateMachine
 from impl._storage import Storage
 from impl._timer import ElectionTimer
+from impl._trace import TraceWriter, TracingCore, trace_path
 from impl._transport import PeerSenders, build_server
 
 __all__ = ["Node", "NodeStatus"]
@@ -168,15 +169,17 @@ class Node:
             self._snapshot_index = meta.index
             self._applied = meta.index
             self._applied_term = meta.term
-        core = RaftCore(
-            CoreConfig(
-                node_id=cfg.node_id,
-                voters=cfg.voters,
-                cluster_id=cfg.cluster_id,
-                max_inflight_appends=cfg.max_inflight_appends,
-            ),
-            stored,
+        core_config = CoreConfig(
+            node_id=cfg.node_id,
+            voters=cfg.voters,
+            cluster_id=cfg.cluster_id,
+            max_inflight_appends=cfg.max_inflight_appends,
         )
+        if cfg.trace_dir is None:
+            core = RaftCore(core_config, stored)
+        else:  # chosen once: a node that does not trace pays nothing per step
+            writer = TraceWriter(trace_path(cfg.trace_dir, cfg.node_id))
+            core = TracingCore(core_config, stored, writer)
         core.set_snapshot_source(self._snapshot_source)
         self._core = core
         self._senders = PeerSenders(
@@ -220,6 +223,8 @@ class Node:
         if self._senders is not None:
             await self._senders.close()
         self._fail_all(NodeStoppedError("node stopped"))
+        if isinstance(self._core, TracingCore):
+            self._core.close_trace()
         if self._storage is not None:
             await self._on_io(self._storage.close)
         self._io.shutdown(wait=True)

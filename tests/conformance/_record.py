@@ -1,0 +1,175 @@
+"""Recording real traces: an in-process cluster of impl Nodes on 127.0.0.1 with tracing on.
+
+Used by the tests (fresh traces every run) and, through ``python -m
+tests.conformance._record DIR``, to refresh the committed corpus in tests/traces/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from impl import KVStateMachine, Node, NodeConfig, NotLeaderError, ProposalLostError
+from impl._kv import encode_get, encode_put
+
+CLUSTER_ID = "conformance"
+
+
+def _free_ports(count: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class TracedCluster:
+    """TracedCluster runs n traced Nodes in this event loop; traces go to ``trace_dir``."""
+
+    def __init__(self, root: Path, trace_dir: Path, n: int = 3) -> None:
+        ports = _free_ports(n)
+        self.peers = {f"n{i + 1}": f"127.0.0.1:{port}" for i, port in enumerate(ports)}
+        self.root = root
+        self.trace_dir = trace_dir
+        self.nodes: dict[str, Node] = {}
+        self._sequence = 0
+
+    def config(self, node_id: str) -> NodeConfig:
+        return NodeConfig(
+            node_id=node_id,
+            cluster_id=CLUSTER_ID,
+            listen=self.peers[node_id],
+            peers=self.peers,
+            data_dir=self.root / node_id,
+            election_timeout_ms=(150, 300),
+            heartbeat_ms=30,
+            trace_dir=self.trace_dir,
+        )
+
+    async def start(self, node_id: str) -> Node:
+        node = Node(self.config(node_id), KVStateMachine())
+        await node.start()
+        self.nodes[node_id] = node
+        return node
+
+    async def start_all(self) -> None:
+        for node_id in self.peers:
+            await self.start(node_id)
+
+    async def stop(self, node_id: str) -> None:
+        await self.nodes.pop(node_id).stop()
+
+    async def stop_all(self) -> None:
+        for node_id in list(self.nodes):
+            with contextlib.suppress(Exception):
+                await self.stop(node_id)
+
+    async def wait_leader(self, timeout_s: float = 15.0) -> str:
+        """wait_leader waits until one running node leads and every other follows it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            leaders = [(n.term, i) for i, n in self.nodes.items() if n.role.value == "leader"]
+            if leaders:
+                term, leader = max(leaders)
+                if all(
+                    n.term == term and n.leader_id == leader
+                    for i, n in self.nodes.items()
+                    if i != leader
+                ):
+                    return leader
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no settled leader within {timeout_s}s")
+
+    async def put(self, key: str, value: str, attempts: int = 50) -> None:
+        """put writes through whichever node leads, retrying across elections."""
+        self._sequence += 1
+        command = encode_put(key, value.encode(), "recorder", self._sequence)
+        for _ in range(attempts):
+            leader = await self.wait_leader()
+            try:
+                await self.nodes[leader].propose(command)
+                return
+            except (NotLeaderError, ProposalLostError):
+                await asyncio.sleep(0.05)
+        raise AssertionError(f"put {key} never succeeded")
+
+    async def read(self, key: str) -> bytes:
+        leader = await self.wait_leader()
+        return await self.nodes[leader].read(encode_get(key))
+
+
+Scenario = Callable[[TracedCluster], Awaitable[None]]
+
+
+async def election_and_writes(cluster: TracedCluster) -> None:
+    """Three nodes elect a leader (with prevote), take writes and serve reads."""
+    await cluster.start_all()
+    for i in range(5):
+        await cluster.put(f"k{i}", f"v{i}")
+    for i in range(3):
+        await cluster.read(f"k{i}")
+
+
+async def failover(cluster: TracedCluster) -> None:
+    """The leader stops; the others elect a new one and keep taking writes."""
+    await cluster.start_all()
+    await cluster.put("a", "1")
+    leader = await cluster.wait_leader()
+    await cluster.stop(leader)
+    await cluster.put("b", "2")
+    await cluster.read("a")
+
+
+async def restart(cluster: TracedCluster) -> None:
+    """A follower stops, misses writes, restarts from its disk and catches up."""
+    await cluster.start_all()
+    await cluster.put("a", "1")
+    leader = await cluster.wait_leader()
+    follower = next(i for i in cluster.nodes if i != leader)
+    await cluster.stop(follower)
+    await cluster.put("b", "2")
+    await cluster.start(follower)
+    await cluster.put("c", "3")
+    await cluster.read("c")
+    await asyncio.sleep(0.2)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "election": election_and_writes,
+    "failover": failover,
+    "restart": restart,
+}
+
+
+async def record(scenario: Scenario, root: Path, trace_dir: Path, n: int = 3) -> None:
+    """record runs one scenario on a fresh traced cluster and stops every node."""
+    cluster = TracedCluster(root, trace_dir, n)
+    try:
+        await asyncio.wait_for(scenario(cluster), timeout=60)
+    finally:
+        await cluster.stop_all()
+
+
+def main(argv: list[str]) -> int:
+    import tempfile
+
+    out = Path(argv[0])
+    names = argv[1:] or list(SCENARIOS)
+    for name in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(record(SCENARIOS[name], Path(tmp), out / name))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
