@@ -51,7 +51,9 @@ class RunFlags:
                 self.leaders_seen.add((node.term, node.id))
             if node.commit > 0:
                 self.committed_entry = True
-                if any(entry.kind is EntryKind.NORMAL for entry in node.log[: node.commit]):
+                if not self.committed_client_entry and any(
+                    entry.kind is EntryKind.NORMAL for entry in node.log[: node.commit]
+                ):
                     self.committed_client_entry = True
             if node.term >= 2:
                 self.second_term = True
@@ -59,7 +61,7 @@ class RunFlags:
             self.leader_changed = True
         if cluster.partition:
             self.partitioned = True
-        if any(record.answered is not None for record in cluster.reads):
+        if not self.answered_read and any(record.answered is not None for record in cluster.reads):
             self.answered_read = True
 
 

@@ -120,7 +120,16 @@ class ClusterMachine(RuleBasedStateMachine):
         was is not recorded: it cannot break anything and would only lengthen the table.
         """
         before = self.cluster
-        result = self._cluster_step(before, action)
+        try:
+            result = self._cluster_step(before, action)
+        except Exception as crash:
+            # Not a violation but a crash of the step itself: keep its type, add the run.
+            assert self._initial is not None
+            crash.add_note(format_run(self._initial, [*self._trace, (action, before)]))
+            crash.add_note(
+                f"the step raised on action {len(self._trace) + 1} (state shown is before it)"
+            )
+            raise
         self._steps += 1
         after = result.state
         if result.rejected is not None and (after is before or after == before):

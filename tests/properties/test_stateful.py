@@ -113,6 +113,26 @@ def test_the_step_fn_hook_replaces_the_cluster_step() -> None:
     _assert_caught(result, ("persist_before_send",))
 
 
+def _crash_on_commit(cluster: ClusterState, action: Action) -> ClusterResult:
+    """A broken cluster step that raises once anything commits."""
+    result = spec.cluster_step(cluster, action)
+    if any(node.commit > 0 for node in result.state.nodes):
+        raise ValueError("commit refused by a broken step")
+    return result
+
+
+def test_a_step_that_raises_is_reported_with_the_run() -> None:
+    """A crash of the step is a failure too, told apart from a violation, with the run."""
+    result = run_stateful("ci", max_examples=100, step_fn=_crash_on_commit)
+    assert not result.ok
+    text = result.counterexample
+    assert text is not None
+    assert text.startswith("ValueError: commit refused by a broken step")
+    assert "invariant violated" not in text
+    assert "| action" in text
+    assert "the step raised on action" in text
+
+
 def test_a_failing_testcase_raises_with_the_table() -> None:
     """Under pytest the machine fails with the same table as the assertion message."""
 
