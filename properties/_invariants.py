@@ -137,12 +137,20 @@ def commit_within_log(cluster: ClusterState) -> str | None:
 
 
 def leader_completeness(cluster: ClusterState) -> str | None:
-    """A committed entry is in the log of every leader of its term or later (section 5.4.3)."""
+    """A committed entry is in the log of every leader of a later term (section 5.4.3).
+
+    "Later" is measured from the term in which the entry was committed, not the entry's own
+    term: a stale leader of an intermediate term may lack an old entry that a newer leader
+    committed afterwards. Without history we bound the commit term by the term of a node that
+    knows of the commit (it learned it in its current term or before), so the check compares
+    each node's committed prefix with leaders of that node's term or later; it never flags a
+    legal run and still catches a leader elected without a committed entry.
+    """
     leaders = [node for node in cluster.nodes if node.role is Role.LEADER]
     for node in cluster.nodes:
         for index, entry in enumerate(node.log[: node.commit], start=1):
             for leader in leaders:
-                if leader.term >= entry.term and (
+                if leader.term >= node.term and (
                     len(leader.log) < index or leader.log[index - 1] != entry
                 ):
                     return (

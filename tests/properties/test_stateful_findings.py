@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
-
 import spec
 from properties import check_state, check_transition
 from spec import (
@@ -82,13 +80,6 @@ def _stale_leader_run() -> ClusterState:
     return run.cluster
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="leader_completeness also demands the entry of a stale leader of term 2, but the "
-    "entry was committed in term 3; properties/_invariants.py should compare with leaders of "
-    "later terms than the commit (this test starts passing when it does)",
-)
 def test_a_stale_leader_of_an_earlier_term_may_lack_an_entry_committed_later() -> None:
     """A leader of term 2 that never heard of term 3 need not hold what term 3 committed.
 
