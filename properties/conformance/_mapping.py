@@ -11,8 +11,8 @@ next index, which replay never relies on: every append is an explicit ``SendAppe
 
 from __future__ import annotations
 
-import base64
 import zlib
+from base64 import b64decode
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,15 +66,19 @@ class IdMap:
         return None if node is None else self.names[node]
 
 
+_KINDS = {int(EntryKind.NORMAL): EntryKind.NORMAL, int(EntryKind.NOOP): EntryKind.NOOP}
+
+
 def spec_entries(records: list[list[Any]], first_index: int) -> tuple[Entry, ...]:
     """spec_entries converts ``[index, term, kind, base64]`` records, checking contiguity."""
     out = []
     for offset, (index, term, kind, data) in enumerate(records):
         if index != first_index + offset:
             raise MappingError(f"entry index {index} where {first_index + offset} was due")
-        if kind not in (EntryKind.NORMAL, EntryKind.NOOP):
+        spec_kind = _KINDS.get(kind)
+        if spec_kind is None:
             raise MappingError(f"entry kind {kind} (membership change) is not in the spec")
-        out.append(Entry(term, EntryKind(kind), base64.b64decode(data)))
+        out.append(Entry(term, spec_kind, b64decode(data)))
     return tuple(out)
 
 

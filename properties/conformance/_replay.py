@@ -187,7 +187,7 @@ class NodeReplay:
         self.global_only: str | None = None  # why per-node replay stopped, if it did
         self.digests = LogDigest()
         self.digest_comparable = True
-        self.history: deque[str] = deque(maxlen=6)
+        self.history: deque[Json] = deque(maxlen=6)
         self.stats = ReplayStats()
         self.disk = _Disk()
         self.batch: list[Json] = []
@@ -214,7 +214,7 @@ class NodeReplay:
                 describe_event(e),
                 div.expected,
                 div.actual,
-                tuple(self.history),
+                self._context(),
             )
         except (MappingError, KeyError, TypeError, ValueError) as exc:
             return Divergence(
@@ -225,12 +225,17 @@ class NodeReplay:
                 describe_event(e),
                 "a well-formed event",
                 f"malformed event: {type(exc).__name__}: {exc}",
-                tuple(self.history),
+                self._context(),
             )
         finally:
             self.recorded = e.get("s", self.recorded)
-        self.history.append(f"#{e.get('n')}: {describe_event(e)} -> {_render_state(e['s'])}")
+        self.history.append(e)
         return None
+
+    def _context(self) -> tuple[str, ...]:
+        return tuple(
+            f"#{e.get('n')}: {describe_event(e)} -> {_render_state(e['s'])}" for e in self.history
+        )
 
     def relax(self, reason: str) -> None:
         """relax stops per-node replay here: the rest of this segment is checked globally."""
@@ -423,6 +428,9 @@ class NodeReplay:
     def _spec_step(self, e: Json, inputs: list[Input], refusable: bool = False) -> None:
         pre = self.state
         assert pre is not None
+        quiet = not ("out" in e or "reads" in e or "abort" in e)
+        if not inputs and quiet and e["s"] == self.recorded:
+            return  # nothing consumed, nothing produced, state as recorded before: verified
         state = pre
         messages: list[Message] = []
         reads: list[ReadAnswer] = []
@@ -552,6 +560,8 @@ class NodeReplay:
                 self.relax("answered InstallSnapshot, which is not in the spec")
             else:
                 impl_other.append(record)
+        if not spec_msgs and not impl_other and not impl_replies:
+            return state
         spec_replies = [m for m in spec_msgs if isinstance(m, AppendResponse)]
         spec_other = Counter[Message](m for m in spec_msgs if not isinstance(m, AppendResponse))
         got = Counter(spec_message(r, self.ids) for r in impl_other)
