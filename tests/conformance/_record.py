@@ -35,12 +35,15 @@ def _free_ports(count: int) -> list[int]:
 class TracedCluster:
     """TracedCluster runs n traced Nodes in this event loop; traces go to ``trace_dir``."""
 
-    def __init__(self, root: Path, trace_dir: Path, n: int = 3) -> None:
+    def __init__(
+        self, root: Path, trace_dir: Path, n: int = 3, *, snapshot_every: int = 10000
+    ) -> None:
         ports = _free_ports(n)
         self.peers = {f"n{i + 1}": f"127.0.0.1:{port}" for i, port in enumerate(ports)}
         self.root = root
         self.trace_dir = trace_dir
         self.nodes: dict[str, Node] = {}
+        self.snapshot_every = snapshot_every
         self._sequence = 0
 
     def config(self, node_id: str) -> NodeConfig:
@@ -53,6 +56,7 @@ class TracedCluster:
             election_timeout_ms=(150, 300),
             heartbeat_ms=30,
             trace_dir=self.trace_dir,
+            snapshot_every=self.snapshot_every,
         )
 
     async def start(self, node_id: str) -> Node:
@@ -144,10 +148,26 @@ async def restart(cluster: TracedCluster) -> None:
     await asyncio.sleep(0.2)
 
 
+async def snapshot_catch_up(cluster: TracedCluster) -> None:
+    """With snapshots every 4 entries, a follower that missed writes is sent a snapshot."""
+    cluster.snapshot_every = 4
+    await cluster.start_all()
+    await cluster.put("a", "1")
+    leader = await cluster.wait_leader()
+    follower = next(i for i in cluster.nodes if i != leader)
+    await cluster.stop(follower)
+    for i in range(12):
+        await cluster.put(f"k{i}", str(i))
+    await cluster.start(follower)
+    await cluster.put("z", "26")
+    await asyncio.sleep(0.3)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "election": election_and_writes,
     "failover": failover,
     "restart": restart,
+    "snapshot": snapshot_catch_up,
 }
 
 
