@@ -46,8 +46,14 @@ class GlobalFacts:
     logs: dict[tuple[int, int], tuple[int, str, str]] = field(default_factory=dict)
     comparable: dict[str, bool] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
+    _reported: set[tuple[object, ...]] = field(default_factory=set)
 
-    def _violate(self, text: str) -> None:
+    def _violate(self, text: str, key: tuple[object, ...] | None = None) -> None:
+        """_violate records one violation, once per key (the same conflict seen again)."""
+        if key is not None:
+            if key in self._reported:
+                return
+            self._reported.add(key)
         if len(self.violations) < 20:
             self.violations.append(text)
 
@@ -74,7 +80,8 @@ class GlobalFacts:
             if other[0] != node:
                 self._violate(
                     f"election_safety: {other[0]} ({other[1]}) and {node} ({where}) "
-                    f"both lead term {term}"
+                    f"both lead term {term}",
+                    ("leader", term, node),
                 )
         if vote is not None:
             self._vote(node, term, vote, where)
@@ -85,13 +92,15 @@ class GlobalFacts:
                 if seen[0] != commit_digest:
                     self._violate(
                         f"state_machine_safety: {seen[1]} ({seen[2]}) and {node} ({where}) "
-                        f"committed different logs up to index {commit}"
+                        f"committed different logs up to index {commit}",
+                        ("commit", commit, node),
                     )
             seen = self.logs.setdefault((last, last_term), (digest, node, where))
             if seen[0] != digest:
                 self._violate(
                     f"log_matching: {seen[1]} ({seen[2]}) and {node} ({where}) both end at "
-                    f"index {last} term {last_term} but their logs differ"
+                    f"index {last} term {last_term} but their logs differ",
+                    ("log", last, last_term, node),
                 )
 
     def _vote(self, voter: str, term: int, candidate: str, where: str) -> None:
@@ -99,7 +108,8 @@ class GlobalFacts:
         if first[0] != candidate:
             self._violate(
                 f"one_vote_per_term: {voter} voted for {first[0]} ({first[1]}) and for "
-                f"{candidate} ({where}) in term {term}"
+                f"{candidate} ({where}) in term {term}",
+                ("vote", voter, term, candidate),
             )
 
     def finish(self, final: dict[str, NodeState] | None) -> list[str]:

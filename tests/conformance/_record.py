@@ -36,7 +36,7 @@ class TracedCluster:
     """TracedCluster runs n traced Nodes in this event loop; traces go to ``trace_dir``."""
 
     def __init__(
-        self, root: Path, trace_dir: Path, n: int = 3, *, snapshot_every: int = 10000
+        self, root: Path, trace_dir: Path | None, n: int = 3, *, snapshot_every: int = 10000
     ) -> None:
         ports = _free_ports(n)
         self.peers = {f"n{i + 1}": f"127.0.0.1:{port}" for i, port in enumerate(ports)}

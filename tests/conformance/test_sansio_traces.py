@@ -1,0 +1,192 @@
+"""Deterministic traces from a sans-IO cluster of TracingCores: they conform, and edits don't.
+
+Reference: Raft paper section 5.2 (one vote per term, election), 5.3 (replication),
+5.4.1 (election restriction), thesis 6.4 (ReadIndex) and 9.6 (prevote): the spec encodes
+these rules, and replay demands the implementation's every step follow them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from impl._core import VoteRequest
+from impl._trace import TracingCore
+from properties.conformance import check_traces, main
+from tests.conformance._edit import edit_first, load, save
+from tests.conformance._sansio import SansIOCluster
+
+
+def _run(trace_dir: Path, core_class: type[TracingCore] = TracingCore) -> SansIOCluster:
+    cluster = SansIOCluster(trace_dir, core_class=core_class)
+    cluster.elect("n1")
+    for i in range(4):
+        leader = cluster.leader()
+        assert leader is not None
+        cluster.cores[leader].propose(b"cmd%d" % i)
+        cluster.drain()
+    cluster.cores["n1"].read_index(7)
+    cluster.drain()
+    cluster.heartbeat()
+    cluster.crash("n3")
+    cluster.cores["n1"].propose(b"while n3 is down")
+    cluster.drain()
+    cluster.start("n3")
+    cluster.heartbeat()
+    cluster.close()
+    return cluster
+
+
+@pytest.fixture
+def traces(tmp_path: Path) -> Path:
+    _run(tmp_path)
+    return tmp_path
+
+
+def test_fresh_sansio_traces_conform(traces: Path) -> None:
+    """Reference: sections 5.2-5.4 and thesis 6.4; election, writes, a read, a restart."""
+    result = check_traces([traces])
+    assert result.ok, result.render()
+    assert result.nodes == 3
+    assert result.spec_steps > 50
+    assert not result.global_only
+    n1 = load(traces / "node-n1.ndjson")
+    assert any(e.get("reads") for e in n1), "the read was released and recorded"
+    assert sum(1 for e in load(traces / "node-n3.ndjson") if "format" in e) == 2
+
+
+def test_changed_vote_is_rejected(traces: Path) -> None:
+    """Reference: section 5.2, a server votes for the candidate that asked first."""
+    line = edit_first(
+        traces / "node-n2.ndjson",
+        lambda e: e["s"][1] == "n1",
+        lambda e: e["s"].__setitem__(1, "n3"),
+    )
+    result = check_traces([traces])
+    assert not result.ok
+    first = result.divergences[0]
+    assert (first.node, first.line) == ("n2", line)
+    assert "vote='n1'" in first.expected and "vote='n3'" in first.actual
+    assert "DIVERGENCE on node n2" in result.render()
+
+
+def test_lowered_term_is_rejected(traces: Path) -> None:
+    """Reference: section 5.1, terms only grow."""
+    records = load(traces / "node-n1.ndjson")
+    target = next(i for i, e in enumerate(records) if e.get("i") == "propose")
+    records[target]["s"][0] -= 1
+    save(traces / "node-n1.ndjson", records)
+    result = check_traces([traces])
+    assert not result.ok
+    assert result.divergences[0].node == "n1"
+    assert "term=1" in result.divergences[0].expected
+    assert "term=0" in result.divergences[0].actual
+
+
+def test_message_never_sent_is_rejected(traces: Path) -> None:
+    """A follower's trace claims a prevote reply n3 never sent (the global check)."""
+    records = load(traces / "node-n2.ndjson")
+    last = records[-1]
+    forged = {
+        "i": "recv",
+        "m": {"k": "vresp", "pre": True, "ok": False, "rt": 0, "from": "n3", "to": "n2", "term": 0},
+        "n": last["n"] + 1,
+        "s": list(last["s"]),
+    }
+    save(traces / "node-n2.ndjson", [*records, forged])
+    result = check_traces([traces])
+    assert not result.ok
+    assert not result.divergences, "the replay alone accepts a stale, ignored reply"
+    assert any("never sent" in v and "n3->n2" in v for v in result.violations)
+
+
+def test_vote_sent_before_durable_is_rejected(traces: Path) -> None:
+    """Reference: Figure 2, persistent state is updated before responding to RPCs."""
+    path = traces / "node-n2.ndjson"
+    edit_first(path, lambda e: e.get("i") == "ready" and "hs" in e, lambda e: e.pop("hs"))
+    result = check_traces([traces])
+    assert not result.ok
+    assert "durable before" in result.divergences[0].expected
+
+
+def test_restart_that_forgets_its_vote_is_rejected(traces: Path) -> None:
+    """Reference: section 5.1 and PySyncObj #84: term and vote must survive a restart."""
+    path = traces / "node-n3.ndjson"
+    records = load(path)
+    starts = [i for i, e in enumerate(records) if e.get("i") == "start"]
+    records[starts[1]]["hs"] = [0, None, 0]
+    save(path, records)
+    result = check_traces([traces])
+    assert not result.ok
+    assert "restart loads the hard state" in result.divergences[0].expected
+
+
+class DoubleVoter(TracingCore):
+    """DoubleVoter is a deliberately broken core: it forgets its vote before every request."""
+
+    def _handle_vote_request(self, msg: VoteRequest) -> None:
+        if not msg.prevote:
+            self._vote = None
+        super()._handle_vote_request(msg)
+
+
+def _split_vote(trace_dir: Path, core_class: type[TracingCore]) -> SansIOCluster:
+    cluster = SansIOCluster(trace_dir, core_class=core_class)
+    cluster.cores["n1"].election_timeout()
+    cluster.cores["n2"].election_timeout()
+    cluster.drain()
+    cluster.close()
+    return cluster
+
+
+def test_split_vote_conforms_with_the_real_core(tmp_path: Path) -> None:
+    """Reference: section 5.2, two candidates in one term; each voter grants only one."""
+    cluster = _split_vote(tmp_path, TracingCore)
+    assert sum(1 for c in cluster.cores.values() if c.role.value == "leader") <= 1
+    result = check_traces([tmp_path])
+    assert result.ok, result.render()
+
+
+def test_broken_core_that_votes_twice_is_rejected(tmp_path: Path) -> None:
+    """Reference: section 5.2, Election Safety rests on one vote per term."""
+    _split_vote(tmp_path, DoubleVoter)
+    result = check_traces([tmp_path])
+    assert not result.ok
+    first = result.divergences[0]
+    assert "deny" in first.expected and "grant" in first.actual
+    assert any(v.startswith(str(tmp_path)) for v in result.violations)
+    assert any("election_safety" in v or "one_vote_per_term" in v for v in result.violations)
+
+
+def test_torn_last_line_is_tolerated(traces: Path) -> None:
+    """A killed process leaves half a line at the end; the prefix still conforms."""
+    with (traces / "node-n1.ndjson").open("a") as handle:
+        handle.write('{"i":"recv","m":{"k":"ap')
+    result = check_traces([traces])
+    assert result.ok, result.render()
+
+
+def test_corrupt_middle_line_is_an_error(traces: Path) -> None:
+    path = traces / "node-n1.ndjson"
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3][:10]
+    path.write_text("\n".join(lines) + "\n")
+    result = check_traces([traces])
+    assert not result.ok
+    assert any("corrupt line" in error for error in result.errors)
+
+
+def test_cli_exit_codes(traces: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(traces)]) == 0
+    assert "conformance OK" in capsys.readouterr().out
+    assert main([str(tmp_path / "missing")]) == 1
+    assert "no such file" in capsys.readouterr().out
+    edit_first(
+        traces / "node-n1.ndjson",
+        lambda e: e.get("i") == "timeout",
+        lambda e: e.__setitem__("i", "heartbeat"),
+    )
+    assert main([str(traces / "node-n1.ndjson")]) == 1
+    out = capsys.readouterr().out
+    assert "DIVERGENCE on node n1" in out and "events before it" in out
