@@ -8,6 +8,7 @@ is the command-line front end.
 
 from properties.explore._actions import Menu, enumerate_actions, next_budget, splits, within_bounds
 from properties.explore._canon import Fingerprinter, fingerprint, relabel
+from properties.explore._cli import build_parser, main
 from properties.explore._config import CONFIGS, ExploreConfig, ExploreResult, config_by_name
 from properties.explore._search import StepFn, explore
 
@@ -18,10 +19,12 @@ __all__ = [
     "Fingerprinter",
     "Menu",
     "StepFn",
+    "build_parser",
     "config_by_name",
     "enumerate_actions",
     "explore",
     "fingerprint",
+    "main",
     "next_budget",
     "relabel",
     "splits",
