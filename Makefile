@@ -40,3 +40,9 @@ cluster: setup
 # mutants: apply each seeded bug in its own process, run the engines, print who caught what.
 mutants: setup
 	$(BIN)/python -m properties.mutants
+
+.PHONY: conformance
+
+# conformance: replay every recorded trace in tests/traces/ through the spec.
+conformance: setup
+	$(BIN)/python -m properties.conformance tests/traces

@@ -15,6 +15,7 @@ import pytest
 from impl._core import RaftCore
 from impl._trace import TracingCore
 from properties.conformance import check_traces
+from tests.conformance._multiprocess import record_multiprocess
 from tests.conformance._record import SCENARIOS, TracedCluster, record
 
 pytestmark = pytest.mark.network
@@ -55,3 +56,15 @@ def test_tracing_is_off_unless_asked(tmp_path: Path) -> None:
     assert asyncio.run(core_type(None, tmp_path / "plain")) is RaftCore
     assert asyncio.run(core_type(tmp_path / "traces", tmp_path / "traced")) is TracingCore
     assert [p.name for p in (tmp_path / "traces").iterdir()] == ["node-n1.ndjson"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_multiprocess_run_with_sigkill_conforms(tmp_path: Path) -> None:
+    """Three `raftwright node --trace-dir` processes; the leader is SIGKILLed and restarted."""
+    traces = tmp_path / "traces"
+    record_multiprocess(tmp_path / "data", traces)
+    result = check_traces([traces])
+    assert result.ok, result.render()
+    segments = sum(p.read_text().count('"format":"raftwright-trace"') for p in traces.iterdir())
+    assert segments == 4, "three starts and one restart"
