@@ -41,6 +41,7 @@ from properties.smt._node import (
     receive,
     restart,
     send_append,
+    var,
 )
 from properties.smt._results import AgreementResult
 from spec import (
@@ -219,17 +220,18 @@ class _Encoded:
     extra: tuple[Any, ...]
 
 
-_CACHE: dict[tuple[int, int, str, frozenset[Flaw]], _Encoded] = {}
+_CACHE: dict[tuple[int, str, frozenset[Flaw]], _Encoded] = {}
 
 
-def _encoded(n: int, node_id: int, kind: str, flaws: frozenset[Flaw]) -> _Encoded:
-    key = (n, node_id, kind, flaws)
+def _encoded(n: int, kind: str, flaws: frozenset[Flaw]) -> _Encoded:
+    key = (n, kind, flaws)
     if key in _CACHE:
         return _CACHE[key]
+    node_id = var("pre.id")  # symbolic, as in BMC, and pinned per case
     pre = fresh_node("pre", node_id, n, CAPACITY)
     post = fresh_node("post", node_id, n, CAPACITY)
     msg = fresh_msg("in", CAPACITY)
-    peer, prev, count = z3.Ints("peer prev count")
+    peer, prev, count = var("peer"), var("prev"), var("count")
     default_prev, default_count = z3.Bools("default_prev default_count")
     extra: tuple[Any, ...] = ()
     match kind:
@@ -257,7 +259,7 @@ def compare_step(
     """compare_step returns None when encoding and `step_fn` agree, else a readable report."""
     n = len(state.voters)
     kind = "Receive" if isinstance(event, Receive) else type(event).__name__
-    enc = _encoded(n, state.id, kind, flaws)
+    enc = _encoded(n, kind, flaws)
     facts = pin_node(enc.pre, state)
     match event:
         case Receive(message=message):

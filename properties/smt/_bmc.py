@@ -48,10 +48,12 @@ from properties.smt._node import (
     fresh_node,
     ite_node,
     lose_quorum,
+    num,
     receive,
     restart,
     send_append,
     start_election,
+    var,
 )
 from properties.smt._results import BmcResult, render_table
 
@@ -120,10 +122,10 @@ class _Slot:
 def _initial(n: int, cap: int) -> list[SymNode]:
     nodes = []
     for i in range(n):
-        zero, false = z3.IntVal(0), z3.BoolVal(False)
+        zero, false = num(0), z3.BoolVal(False)
         base = fresh_node(f"init{i}", i, n, cap)
         nodes.append(replace(
-            base, term=zero, voted_for=z3.IntVal(NONE), role=zero, leader=z3.IntVal(NONE),
+            base, term=zero, voted_for=num(NONE), role=zero, leader=num(NONE),
             log_len=zero, log=(zero,) * cap, commit=zero, prevotes=(false,) * n,
             votes=(false,) * n, rejections=(false,) * n, next_index=(zero,) * n,
             match_index=(zero,) * n, heard=false,
@@ -155,38 +157,40 @@ def _transition(
     k: int, nodes: list[SymNode], slots: list[_Slot], enc: Encoding
 ) -> tuple[list[SymNode], _Slot, _Step, list[Expr]]:
     n, cap = len(nodes), nodes[0].cap
-    step = _Step(*z3.Ints(f"act{k} who{k} slot{k} peer{k} prev{k} count{k}"))
+    step = _Step(*(var(f"{name}{k}") for name in ("act", "who", "slot", "peer", "prev", "count")))
     constraints = [step.who >= 0, step.who < n]
     if slots:
         constraints += [step.slot >= 0, step.slot < len(slots)]
         sent, picked = _pick(slots, step.slot)
     else:
         sent, picked = z3.BoolVal(False), fresh_msg(f"none{k}", cap)
+    # One encoded step, applied to whichever node acts: the formula grows with the number of
+    # actions, not with nodes times actions.
+    active = nodes[-1]
+    for i in reversed(range(n - 1)):
+        active = ite_node(step.who == i, nodes[i], active)
+    active = replace(active, id=step.who)
+    to_me = z3.Or(picked.dst == step.who, z3.And(picked.dst == NONE, picked.src != step.who))
+    true = z3.BoolVal(True)
+    effects: list[tuple[_Act, Effect, Expr]] = [
+        (_Act.START_ELECTION, enc.start_election(active), true),
+        (_Act.DELIVER, enc.receive(active, replace(picked, dst=step.who)), z3.And(sent, to_me)),
+        (_Act.CLIENT_REQUEST, enc.client_request(active), true),
+        (_Act.SEND_APPEND, enc.send_append(active, step.peer, step.prev, step.count), true),
+        (_Act.RESTART, enc.restart(active), true),
+        (_Act.LOSE_QUORUM, enc.lose_quorum(active), true),
+    ]
     options: list[Expr] = []
-    post_nodes: list[SymNode] = []
+    post = active
     out_sent: Expr = z3.BoolVal(False)
-    out_msg: SymMsg = fresh_msg(f"nothing{k}", cap)
-    out_msg = replace(out_msg, kind=z3.IntVal(MsgKind.NOTHING))
-    for i, s in enumerate(nodes):
-        to_me = z3.Or(picked.dst == i, z3.And(picked.dst == NONE, picked.src != i))
-        effects: list[tuple[_Act, Effect, Expr]] = [
-            (_Act.START_ELECTION, enc.start_election(s), z3.BoolVal(True)),
-            (_Act.DELIVER, enc.receive(s, replace(picked, dst=z3.IntVal(i))),
-             z3.And(sent, to_me)),
-            (_Act.CLIENT_REQUEST, enc.client_request(s), z3.BoolVal(True)),
-            (_Act.SEND_APPEND, enc.send_append(s, step.peer, step.prev, step.count),
-             z3.BoolVal(True)),
-            (_Act.RESTART, enc.restart(s), z3.BoolVal(True)),
-            (_Act.LOSE_QUORUM, enc.lose_quorum(s), z3.BoolVal(True)),
-        ]  # fmt: skip
-        post = s
-        for act, effect, extra in effects:
-            chosen = z3.And(step.who == i, step.act == act)
-            options.append(z3.And(chosen, extra, effect.enabled, z3.Not(effect.overflow)))
-            post = ite_node(step.act == act, effect.state, post)
-            out_sent = z3.If(chosen, effect.sends, out_sent)
-            out_msg = _ite_msg(chosen, effect.msg, out_msg)
-        post_nodes.append(ite_node(step.who == i, post, s))
+    out_msg = replace(fresh_msg(f"nothing{k}", cap), kind=num(MsgKind.NOTHING))
+    for act, effect, extra in effects:
+        chosen = step.act == act
+        options.append(z3.And(chosen, extra, effect.enabled, z3.Not(effect.overflow)))
+        post = ite_node(chosen, effect.state, post)
+        out_sent = z3.If(chosen, effect.sends, out_sent)
+        out_msg = _ite_msg(chosen, effect.msg, out_msg)
+    post_nodes = [ite_node(step.who == i, replace(post, id=s.id), s) for i, s in enumerate(nodes)]
     constraints.append(z3.Or(*options))
     # Name the post-state, so later steps build on small terms.
     named: list[SymNode] = []
@@ -244,7 +248,7 @@ def _logs_mismatch(nodes: list[SymNode]) -> Expr:
 
 def _describe(model: Any, step: _Step, slots: list[_Slot], n: int) -> str:
     def val(expr: Expr) -> int:
-        return int(model.eval(expr, model_completion=True).as_long())
+        return int(model.eval(expr, model_completion=True).as_signed_long())
 
     act, who = _Act(val(step.act)), val(step.who)
     match act:
@@ -278,45 +282,71 @@ def _render_trace(model: Any, history: list[list[SymNode]], steps: list[_Step],
     return "\n".join(lines)
 
 
+def _solve(constraints: list[Expr], goal: Expr, timeout_s: float) -> tuple[Any, Any]:
+    """_solve bit-blasts to SAT: far faster than the incremental SMT core on these formulas."""
+    solver = z3.Then("simplify", "solve-eqs", "bit-blast", "sat").solver()
+    solver.set("timeout", int(timeout_s * 1000))
+    solver.add(*constraints, goal)
+    verdict = solver.check()
+    return verdict, solver.model() if verdict == z3.sat else None
+
+
+def _violation(prop: str, history: list[list[SymNode]], k: int) -> Expr:
+    if prop == ELECTION_SAFETY:
+        return _leaders_clash(history[: k + 1])
+    if prop == LOG_MATCHING:
+        return _logs_mismatch(history[k])
+    raise ValueError(f"unknown property {prop!r}")
+
+
 def bmc(
     nodes: int,
     depth: int,
     *,
     encoding: Encoding | None = None,
     properties: Sequence[str] = (ELECTION_SAFETY, LOG_MATCHING),
-    timeout_s: float = 600.0,
+    timeout_s: float = 900.0,
 ) -> BmcResult:
-    """bmc checks `properties` on every state reachable in at most `depth` actions."""
+    """bmc checks `properties` on every state reachable in at most `depth` actions.
+
+    One query asks for a violation at any step up to `depth`; when there is one, shorter
+    unrollings are asked in turn so the counterexample shown is a shortest one.
+    """
     enc = encoding or Encoding()
     start = time.perf_counter()
+    props = tuple(properties)
     cap = max(1, depth - 3)
-    solver = z3.Solver()
-    solver.set("timeout", int(timeout_s * 1000))
     state = _initial(nodes, cap)
     history = [state]
     slots: list[_Slot] = []
     steps: list[_Step] = []
-    reached = 0
+    constraints: list[Expr] = []
     for k in range(depth):
-        state, slot, step, constraints = _transition(k, state, slots, enc)
-        solver.add(*constraints)
+        state, slot, step, more = _transition(k, state, slots, enc)
+        if k == 0:
+            more.append(step.who == 0)  # nodes are symmetric: name the first to act node 0
+        constraints += more
         slots.append(slot)
         steps.append(step)
         history.append(state)
-        for prop in properties:
-            goal = _leaders_clash(history) if prop == ELECTION_SAFETY else _logs_mismatch(state)
-            solver.push()
-            solver.add(goal)
-            verdict = solver.check()
+
+    def bad(upto: int) -> Expr:
+        return z3.Or(*[_violation(p, history, k) for p in props for k in range(1, upto + 1)])
+
+    def result(ok: bool, reached: int, violated: str | None = None,
+               trace: str | None = None) -> BmcResult:  # fmt: skip
+        return BmcResult(enc.name, nodes, depth, reached, props, ok,
+                         time.perf_counter() - start, violated, trace)  # fmt: skip
+
+    verdict, model = _solve(constraints, bad(depth), timeout_s)
+    if verdict == z3.unsat:
+        return result(True, depth)
+    if verdict != z3.sat:
+        return result(False, 0, f"unknown (solver: {verdict})")
+    for k in range(1, depth + 1):
+        for prop in props:
+            verdict, model = _solve(constraints, _violation(prop, history, k), timeout_s)
             if verdict == z3.sat:
-                trace = _render_trace(solver.model(), history, steps, slots, prop)
-                solver.pop()
-                return BmcResult(enc.name, nodes, depth, reached, tuple(properties), False,
-                                 time.perf_counter() - start, prop, trace)  # fmt: skip
-            solver.pop()
-            if verdict != z3.unsat:
-                return BmcResult(enc.name, nodes, depth, reached, tuple(properties), False,
-                                 time.perf_counter() - start, f"{prop} (solver: {verdict})")  # fmt: skip
-        reached = k + 1
-    return BmcResult(enc.name, nodes, depth, reached, tuple(properties), True,
-                     time.perf_counter() - start)  # fmt: skip
+                trace = _render_trace(model, history[: k + 1], steps[:k], slots, prop)
+                return result(False, k - 1, prop, trace)
+    return result(False, 0, "violation found at full depth but not when shortened")

@@ -125,6 +125,7 @@ def pin_node(s: SymNode, state: NodeState) -> list[Expr]:
         raise ValueError(f"log of {len(view.log)} entries exceeds capacity {s.cap}")
     log = view.log + (0,) * (s.cap - len(view.log))
     facts = [
+        s.id == state.id,
         s.term == view.term,
         s.voted_for == _opt(view.voted_for),
         s.role == role_code(state.role),
@@ -143,7 +144,7 @@ def pin_node(s: SymNode, state: NodeState) -> list[Expr]:
 
 
 def _int(model: Any, expr: Expr) -> int:
-    return int(model.eval(expr, model_completion=True).as_long())
+    return int(model.eval(expr, model_completion=True).as_signed_long())
 
 
 def _bool(model: Any, expr: Expr) -> bool:

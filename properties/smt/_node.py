@@ -13,7 +13,8 @@ What the encoding abstracts, on purpose:
 - ReadIndex state (`sentinel`, `read_seq`, `acked_ctx`, `pending_reads`), `recent_active` and
   `read_ctx` are not modelled; they decide when reads are answered, not terms, votes or logs;
 - a spec state's unset per-peer arrays (`()` after a restart) are all-zero arrays here;
-- a node's id and the cluster size are Python integers, not symbols.
+- the cluster size is a Python integer; a node's id is a symbol (BMC applies one encoded step
+  to whichever node acts), pinned to a constant wherever the id is known.
 
 `Flaw` switches seed-style bugs into the encoding so the checks that use it can be shown to fail.
 """
@@ -28,6 +29,7 @@ from typing import Any
 import z3
 
 __all__ = [
+    "WIDTH",
     "CANDIDATE",
     "FOLLOWER",
     "LEADER",
@@ -45,13 +47,31 @@ __all__ = [
     "ite_node",
     "lose_quorum",
     "nodes_equal",
+    "num",
     "receive",
     "restart",
     "send_append",
     "start_election",
+    "var",
 ]
 
 Expr = Any  # z3 expressions are untyped
+
+# Numbers are signed bit-vectors: the checks only reach small values (terms and indexes
+# below 20), and bit-blasting makes bounded model checking a SAT problem, much faster than
+# linear integer arithmetic here. 8 bits leave ample room below 127.
+WIDTH = 8
+
+
+def num(value: int) -> Expr:
+    """num is the encoding's constant for `value`."""
+    return z3.BitVecVal(value, WIDTH)
+
+
+def var(name: str) -> Expr:
+    """var declares a numeric variable of the encoding."""
+    return z3.BitVec(name, WIDTH)
+
 
 FOLLOWER, PRECANDIDATE, CANDIDATE, LEADER = 0, 1, 2, 3
 NONE = -1  # no vote, no leader; as a VoteRequest destination: every peer
@@ -80,7 +100,7 @@ class Flaw(enum.Enum):
 class SymNode:
     """SymNode is a symbolic NodeState; `log[i]` is the term of entry i + 1 (0 past the end)."""
 
-    id: int
+    id: Expr
     n: int
     term: Expr
     voted_for: Expr
@@ -154,25 +174,25 @@ def _ites(c: Expr, a: Sequence[Expr], b: Sequence[Expr]) -> tuple[Expr, ...]:
     return tuple(_ite(c, x, y) for x, y in zip(a, b, strict=True))
 
 
-def fresh_node(name: str, node_id: int, n: int, cap: int) -> SymNode:
-    """fresh_node declares unconstrained variables for node `node_id` of `n`."""
+def fresh_node(name: str, node_id: int | Expr, n: int, cap: int) -> SymNode:
+    """fresh_node declares unconstrained variables for node `node_id` (a number or a symbol)."""
 
     def ints(label: str, k: int) -> tuple[Expr, ...]:
-        return tuple(z3.Int(f"{name}.{label}{i}") for i in range(k))
+        return tuple(var(f"{name}.{label}{i}") for i in range(k))
 
     def bools(label: str) -> tuple[Expr, ...]:
         return tuple(z3.Bool(f"{name}.{label}{i}") for i in range(n))
 
     return SymNode(
-        id=node_id,
+        id=num(node_id) if isinstance(node_id, int) else node_id,
         n=n,
-        term=z3.Int(f"{name}.term"),
-        voted_for=z3.Int(f"{name}.voted_for"),
-        role=z3.Int(f"{name}.role"),
-        leader=z3.Int(f"{name}.leader"),
-        log_len=z3.Int(f"{name}.log_len"),
+        term=var(f"{name}.term"),
+        voted_for=var(f"{name}.voted_for"),
+        role=var(f"{name}.role"),
+        leader=var(f"{name}.leader"),
+        log_len=var(f"{name}.log_len"),
         log=ints("log", cap),
-        commit=z3.Int(f"{name}.commit"),
+        commit=var(f"{name}.commit"),
         prevotes=bools("prevote"),
         votes=bools("vote"),
         rejections=bools("reject"),
@@ -184,7 +204,7 @@ def fresh_node(name: str, node_id: int, n: int, cap: int) -> SymNode:
 
 def fresh_msg(name: str, cap: int) -> SymMsg:
     """fresh_msg declares an unconstrained symbolic message with room for `cap` entries."""
-    i, b = z3.Int, z3.Bool
+    i, b = var, z3.Bool
     return SymMsg(
         kind=i(f"{name}.kind"),
         src=i(f"{name}.src"),
@@ -209,7 +229,7 @@ def fresh_msg(name: str, cap: int) -> SymMsg:
 def ite_node(c: Expr, a: SymNode, b: SymNode) -> SymNode:
     """ite_node is `a` where `c` holds and `b` elsewhere, field by field."""
     return SymNode(
-        id=a.id,
+        id=_ite(c, a.id, b.id),
         n=a.n,
         term=_ite(c, a.term, b.term),
         voted_for=_ite(c, a.voted_for, b.voted_for),
@@ -280,7 +300,7 @@ def _select(values: Sequence[Expr], index: Expr, default: Expr) -> Expr:
 def _term_at(s: SymNode, index: Expr) -> tuple[Expr, Expr]:
     """_term_at is (exists, term) for 1-based `index`; index 0 exists with term 0."""
     exists = z3.And(index >= 0, index <= s.log_len)
-    return exists, z3.If(index == 0, 0, _select(s.log, index - 1, z3.IntVal(0)))
+    return exists, z3.If(index == 0, 0, _select(s.log, index - 1, num(0)))
 
 
 def _last_term(s: SymNode) -> Expr:
@@ -299,7 +319,7 @@ def _need(n: int, flaws: frozenset[Flaw]) -> int:
 
 
 def _quorum(members: Sequence[Expr], flaws: frozenset[Flaw]) -> Expr:
-    return z3.Sum(*[z3.If(b, 1, 0) for b in members]) >= _need(len(members), flaws)
+    return z3.Sum(*[z3.If(b, num(1), num(0)) for b in members]) >= _need(len(members), flaws)
 
 
 def _has(members: Sequence[Expr], who: Expr) -> Expr:
@@ -318,6 +338,10 @@ def _only(n: int, who: int | None) -> tuple[Expr, ...]:
     return tuple(z3.BoolVal(k == who) for k in range(n))
 
 
+def _mine(s: SymNode) -> tuple[Expr, ...]:
+    return tuple(s.id == k for k in range(s.n))
+
+
 def _max(a: Expr, b: Expr) -> Expr:
     return z3.If(a >= b, a, b)
 
@@ -327,9 +351,9 @@ def _min(a: Expr, b: Expr) -> Expr:
 
 
 def _no_msg(cap: int) -> SymMsg:
-    zero, false = z3.IntVal(0), z3.BoolVal(False)
+    zero, false = num(0), z3.BoolVal(False)
     return SymMsg(
-        z3.IntVal(MsgKind.NOTHING), zero, zero, zero, false, zero, zero, false, zero, zero,
+        num(MsgKind.NOTHING), zero, zero, zero, false, zero, zero, false, zero, zero,
         zero, zero, (zero,) * cap, zero, false, zero, zero,
     )  # fmt: skip
 
@@ -352,8 +376,8 @@ def _step_down(s: SymNode, term: Expr) -> SymNode:
         s,
         term=term,
         voted_for=z3.If(term == s.term, s.voted_for, NONE),
-        role=z3.IntVal(FOLLOWER),
-        leader=z3.IntVal(NONE),
+        role=num(FOLLOWER),
+        leader=num(NONE),
         prevotes=empty,
         votes=empty,
         rejections=empty,
@@ -370,10 +394,10 @@ def _adopt(s: SymNode, term: Expr, adopts: Expr) -> SymNode:
 def _advance_commit(s: SymNode) -> SymNode:
     """_advance_commit mirrors spec/_commit.advance_commit (sections 5.3, 5.4.2)."""
     need = s.n // 2 + 1
-    matches = [s.log_len if k == s.id else s.match_index[k] for k in range(s.n)]
-    best: Expr = z3.IntVal(0)
+    matches = [_ite(s.id == k, s.log_len, s.match_index[k]) for k in range(s.n)]
+    best: Expr = num(0)
     for value in matches:
-        enough = z3.Sum(*[z3.If(other >= value, 1, 0) for other in matches]) >= need
+        enough = z3.Sum(*[z3.If(other >= value, num(1), num(0)) for other in matches]) >= need
         best = z3.If(z3.And(enough, value > best), value, best)
     exists, term = _term_at(s, best)
     moves = z3.And(s.role == LEADER, best > s.commit, exists, term == s.term)
@@ -395,10 +419,10 @@ def _become_leader(s: SymNode) -> tuple[SymNode, Expr]:
     empty = _only(s.n, None)
     leader = replace(
         s,
-        role=z3.IntVal(LEADER),
-        leader=z3.IntVal(s.id),
+        role=num(LEADER),
+        leader=s.id,
         next_index=(s.log_len + 1,) * s.n,
-        match_index=tuple(s.log_len if k == s.id else z3.IntVal(0) for k in range(s.n)),
+        match_index=tuple(_ite(s.id == k, s.log_len, num(0)) for k in range(s.n)),
         heard=z3.BoolVal(False),
         prevotes=empty,
         rejections=empty,
@@ -409,9 +433,9 @@ def _become_leader(s: SymNode) -> tuple[SymNode, Expr]:
 def _ask(s: SymNode, prevote: bool) -> SymMsg:
     return replace(
         _no_msg(s.cap),
-        kind=z3.IntVal(MsgKind.VOTE_REQUEST),
-        src=z3.IntVal(s.id),
-        dst=z3.IntVal(NONE),
+        kind=num(MsgKind.VOTE_REQUEST),
+        src=s.id,
+        dst=num(NONE),
         term=s.term,
         prevote=z3.BoolVal(prevote),
         last_log_index=s.log_len,
@@ -428,10 +452,10 @@ def start_election(s: SymNode, flaws: frozenset[Flaw] = frozenset()) -> Effect:
     cand = replace(
         s,
         term=s.term + 1,
-        voted_for=z3.IntVal(s.id),
-        role=z3.IntVal(CANDIDATE),
+        voted_for=s.id,
+        role=num(CANDIDATE),
         prevotes=_only(s.n, None),
-        votes=_only(s.n, s.id),
+        votes=_mine(s),
         rejections=_only(s.n, None),
     )
     enabled = s.role != LEADER
@@ -445,10 +469,10 @@ def election_timeout(s: SymNode, flaws: frozenset[Flaw] = frozenset()) -> Effect
     """election_timeout mirrors spec/_election.on_election_timeout (the prevote phase)."""
     pre = replace(
         s,
-        role=z3.IntVal(PRECANDIDATE),
-        leader=z3.IntVal(NONE),
+        role=num(PRECANDIDATE),
+        leader=num(NONE),
         heard=z3.BoolVal(False),
-        prevotes=_only(s.n, s.id),
+        prevotes=_mine(s),
         votes=_only(s.n, None),
         rejections=_only(s.n, None),
     )
@@ -474,13 +498,13 @@ def _on_vote_request(s: SymNode, m: SymMsg, flaws: frozenset[Flaw]) -> Effect:
     granted = z3.If(m.prevote, pre_granted, vote_granted)
     empty = _only(s.n, None)
     voted = replace(
-        s1, voted_for=m.src, role=z3.IntVal(FOLLOWER), prevotes=empty, rejections=empty
+        s1, voted_for=m.src, role=num(FOLLOWER), prevotes=empty, rejections=empty
     )
     s2 = ite_node(z3.And(z3.Not(m.prevote), vote_granted), voted, s1)
     reply = replace(
         _no_msg(s.cap),
-        kind=z3.IntVal(MsgKind.VOTE_RESPONSE),
-        src=z3.IntVal(s.id),
+        kind=num(MsgKind.VOTE_RESPONSE),
+        src=s.id,
         dst=m.src,
         term=s2.term,
         prevote=m.prevote,
@@ -492,7 +516,7 @@ def _on_vote_request(s: SymNode, m: SymMsg, flaws: frozenset[Flaw]) -> Effect:
 
 def _on_vote_response(s: SymNode, m: SymMsg, flaws: frozenset[Flaw]) -> Effect:
     s1 = _adopt(s, m.term, z3.BoolVal(True))
-    phase = z3.If(m.prevote, PRECANDIDATE, CANDIDATE)
+    phase = z3.If(m.prevote, num(PRECANDIDATE), num(CANDIDATE))
     seen = z3.Or(_has(s1.prevotes, m.src), _has(s1.votes, m.src), _has(s1.rejections, m.src))
     counts = z3.And(s1.role == phase, m.request_term == s1.term, z3.Not(seen))
     rejected = replace(s1, rejections=_add(s1.rejections, m.src))
@@ -541,7 +565,7 @@ def _merge(s: SymNode, m: SymMsg) -> tuple[Expr, tuple[Expr, ...], Expr, Expr]:
     log = tuple(
         z3.If(
             z3.And(changes, pos > prev),
-            z3.If(pos <= prev + k, _select(m.entries, pos - prev - 1, z3.IntVal(0)), 0),
+            z3.If(pos <= prev + k, _select(m.entries, pos - prev - 1, num(0)), 0),
             old,
         )
         for pos, old in enumerate(s.log, start=1)
@@ -564,7 +588,7 @@ def _on_append_request(s: SymNode, m: SymMsg, flaws: frozenset[Flaw]) -> Effect:
     empty = _only(s.n, None)
     s2 = replace(
         s1,
-        role=z3.IntVal(FOLLOWER),
+        role=num(FOLLOWER),
         leader=m.src,
         heard=z3.BoolVal(True),
         prevotes=empty,
@@ -588,8 +612,8 @@ def _on_append_request(s: SymNode, m: SymMsg, flaws: frozenset[Flaw]) -> Effect:
     )
     reply = replace(
         _no_msg(s.cap),
-        kind=z3.IntVal(MsgKind.APPEND_RESPONSE),
-        src=z3.IntVal(s.id),
+        kind=num(MsgKind.APPEND_RESPONSE),
+        src=s.id,
         dst=m.src,
         term=post.term,
         success=success,
@@ -604,8 +628,8 @@ def _on_append_response(s: SymNode, m: SymMsg) -> Effect:
     valid = z3.And(_valid(s, m), m.match_index >= 0, m.hint_index >= 0)
     s1 = _adopt(s, m.term, z3.BoolVal(True))
     active = z3.And(s1.role == LEADER, m.term == s1.term)
-    old_match = _select(s1.match_index, m.src, z3.IntVal(0))
-    old_next = _select(s1.next_index, m.src, z3.IntVal(0))
+    old_match = _select(s1.match_index, m.src, num(0))
+    old_next = _select(s1.next_index, m.src, num(0))
     new_match = z3.If(m.success, _max(old_match, m.match_index), old_match)
     new_next = z3.If(
         m.success,
@@ -649,7 +673,7 @@ def client_request(s: SymNode) -> Effect:
     grown = replace(
         grown,
         match_index=tuple(
-            grown.log_len if k == s.id else old for k, old in enumerate(grown.match_index)
+            _ite(s.id == k, grown.log_len, old) for k, old in enumerate(grown.match_index)
         ),
     )
     return _effect(s, s.role == LEADER, _advance_commit(grown), z3.BoolVal(False),
@@ -669,7 +693,7 @@ def send_append(
     `default_prev` / `default_count` stand for the spec's `None`: from the peer's next index,
     and everything after it.
     """
-    prev = z3.If(default_prev, _select(s.next_index, peer, z3.IntVal(0)) - 1, prev_index)
+    prev = z3.If(default_prev, _select(s.next_index, peer, num(0)) - 1, prev_index)
     available = s.log_len - prev
     size = z3.If(default_count, available, count)
     enabled = z3.And(
@@ -685,8 +709,8 @@ def send_append(
     entries = tuple(z3.If(j < size, _term_at(s, prev + 1 + j)[1], 0) for j in range(s.cap))
     msg = replace(
         _no_msg(s.cap),
-        kind=z3.IntVal(MsgKind.APPEND_REQUEST),
-        src=z3.IntVal(s.id),
+        kind=num(MsgKind.APPEND_REQUEST),
+        src=s.id,
         dst=peer,
         term=s.term,
         prev_index=prev,
@@ -701,11 +725,11 @@ def send_append(
 def restart(s: SymNode) -> Effect:
     """restart mirrors spec Restart from the node's own durable state (what its disk holds)."""
     empty = _only(s.n, None)
-    zeros = (z3.IntVal(0),) * s.n
+    zeros = (num(0),) * s.n
     fresh = replace(
         s,
-        role=z3.IntVal(FOLLOWER),
-        leader=z3.IntVal(NONE),
+        role=num(FOLLOWER),
+        leader=num(NONE),
         prevotes=empty,
         votes=empty,
         rejections=empty,
