@@ -381,7 +381,7 @@ class NodeReplay:
                     )
         self.active = True
         self.global_only = None
-        self.digest_comparable = True
+        self.digest_comparable = base_index == 0  # the impl chain restarts at a base
         disk.hs = disk.handed_hs = (term, vote, commit)
         disk.last = disk.handed_last = base_index + len(entries)
         disk.persisted = True

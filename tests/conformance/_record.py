@@ -163,11 +163,27 @@ async def snapshot_catch_up(cluster: TracedCluster) -> None:
     await asyncio.sleep(0.3)
 
 
+async def snapshot_restart(cluster: TracedCluster) -> None:
+    """With snapshots every 4 entries, a follower restarts from its own snapshot and log."""
+    cluster.snapshot_every = 4
+    await cluster.start_all()
+    for i in range(6):
+        await cluster.put(f"k{i}", str(i))
+    leader = await cluster.wait_leader()
+    follower = next(i for i in cluster.nodes if i != leader)
+    await asyncio.sleep(0.2)  # let the follower apply (and snapshot) what it has
+    await cluster.stop(follower)
+    await cluster.start(follower)
+    await cluster.put("z", "26")
+    await asyncio.sleep(0.3)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "election": election_and_writes,
     "failover": failover,
     "restart": restart,
     "snapshot": snapshot_catch_up,
+    "snapshot-restart": snapshot_restart,
 }
 
 

@@ -14,7 +14,8 @@ CORPUS = Path(__file__).resolve().parents[1] / "traces"
 
 def test_corpus_is_small_and_complete() -> None:
     runs = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
-    assert runs == ["election", "failover", "multiprocess", "restart", "snapshot"]
+    expected = ["election", "failover", "multiprocess", "restart", "snapshot", "snapshot-restart"]
+    assert runs == expected
     size = sum(p.stat().st_size for p in CORPUS.rglob("*") if p.is_file())
     assert size < 2 * 1024 * 1024
 
@@ -22,7 +23,7 @@ def test_corpus_is_small_and_complete() -> None:
 def test_corpus_conforms() -> None:
     result = check_traces([CORPUS])
     assert result.ok, result.render()
-    assert result.runs == 5 and result.nodes == 15
+    assert result.runs == 6 and result.nodes == 18
     # only the snapshot follower may be checked globally only, and only after its install
     assert len(result.global_only) == 1
-    assert "snapshot" in result.global_only[0] and "InstallSnapshot" in result.global_only[0]
+    assert "snapshot/" in result.global_only[0] and "InstallSnapshot" in result.global_only[0]

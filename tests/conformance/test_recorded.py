@@ -21,7 +21,7 @@ from tests.conformance._record import SCENARIOS, TracedCluster, record
 pytestmark = pytest.mark.network
 
 
-@pytest.mark.parametrize("name", ["election", "failover", "restart"])
+@pytest.mark.parametrize("name", ["election", "failover", "restart", "snapshot-restart"])
 def test_fresh_cluster_traces_conform(tmp_path: Path, name: str) -> None:
     traces = tmp_path / "traces"
     asyncio.run(record(SCENARIOS[name], tmp_path / "data", traces))

@@ -1,0 +1,56 @@
+"""Conformance throughput benchmark (a benchmark, not a test; no timing is asserted).
+
+``python -m tests.conformance.bench [PROPOSALS]`` records a deterministic sans-IO trace
+(3 nodes: election, PROPOSALS writes, a read every 10, heartbeats, check-quorum, a
+restart) and prints how many events per second ``check_traces`` validates, by wall clock
+and by CPU time of this process.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from properties.conformance import check_traces
+from tests.conformance._sansio import SansIOCluster
+
+
+def record(trace_dir: Path, proposals: int) -> None:
+    cluster = SansIOCluster(trace_dir)
+    cluster.elect("n1")
+    for i in range(proposals):
+        leader = cluster.leader()
+        assert leader is not None
+        cluster.cores[leader].propose(b"command %d" % i)
+        if i % 10 == 0:
+            cluster.cores[leader].read_index(i)
+        cluster.drain()
+        if i % 7 == 0:
+            cluster.heartbeat()
+        if i % 25 == 0:
+            for core in cluster.cores.values():
+                core.check_quorum_timeout()
+            cluster.drain()
+        if i == proposals // 2:
+            cluster.crash("n3")
+        if i == proposals // 2 + 20:
+            cluster.start("n3")
+    cluster.close()
+
+
+def main(argv: list[str]) -> int:
+    proposals = int(argv[0]) if argv else 2000
+    with tempfile.TemporaryDirectory() as tmp:
+        record(Path(tmp), proposals)
+        cpu = time.process_time()
+        result = check_traces([tmp])
+        cpu = time.process_time() - cpu
+    print(result.render().splitlines()[-1])
+    print(f"cpu: {cpu:.2f}s, {result.events / cpu:,.0f} events per cpu-second")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
