@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from properties.mutants._catalogue import CATALOGUE
+from properties.mutants._engines import verdicts_without_shrinking
 from properties.mutants._harness import BASELINE, run_catalogue, run_one
 from properties.mutants._table import format_table
 
@@ -36,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{mutant.name:30} {mutant.bug}  [{mutant.mirrors}]")
         return 0
     if args.one is not None:
+        # This process exists for one mutant: verdicts matter, minimal runs do not.
+        verdicts_without_shrinking()
         row = run_one(args.one, quick=args.quick)
         if args.json:
             print(json.dumps(row.to_json()))

@@ -37,13 +37,24 @@ def on_vote_request_ignores_voted_for(state: NodeState, msg: VoteRequest) -> Tra
     """
     up_to_date = is_up_to_date(msg.last_log_term, msg.last_log_index, state.log)
     if msg.prevote:
-        granted = msg.term >= state.term and up_to_date and not state.heard_from_leader
+        granted = (
+            msg.term >= state.term
+            and up_to_date
+            and not state.heard_from_leader
+            and state.role is not Role.LEADER
+        )
         return Transition(state, (_answer(state, msg, granted=granted),))
     if msg.term < state.term:
         return Transition(state, (_answer(state, msg, granted=False),))
     granted = up_to_date  # BUG: voted_for is never consulted
     if granted:
-        state = replace(state, voted_for=msg.src, role=Role.FOLLOWER)
+        state = replace(
+            state,
+            voted_for=msg.src,
+            role=Role.FOLLOWER,
+            prevotes=frozenset(),
+            rejections=frozenset(),
+        )
     return Transition(state, (_answer(state, msg, granted=granted),))
 
 
@@ -69,7 +80,13 @@ def on_vote_request_prevote_records_vote(state: NodeState, msg: VoteRequest) -> 
         return Transition(state, (_answer(state, msg, granted=False),))
     granted = state.voted_for in (None, msg.src) and up_to_date
     if granted:
-        state = replace(state, voted_for=msg.src, role=Role.FOLLOWER)
+        state = replace(
+            state,
+            voted_for=msg.src,
+            role=Role.FOLLOWER,
+            prevotes=frozenset(),
+            rejections=frozenset(),
+        )
     return Transition(state, (_answer(state, msg, granted=granted),))
 
 

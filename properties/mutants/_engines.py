@@ -16,7 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ENGINES", "EngineOutcome", "Verdict", "run_engine"]
+__all__ = ["ENGINES", "EngineOutcome", "Verdict", "run_engine", "verdicts_without_shrinking"]
+
+_NO_SHRINK_PROFILE = "raftwright-mutants-no-shrink"
 
 
 class Verdict(enum.Enum):
@@ -54,6 +56,29 @@ class EngineOutcome:
             seconds=float(data["seconds"]),
             detail=str(data["detail"]),
         )
+
+
+def verdicts_without_shrinking() -> None:
+    """verdicts_without_shrinking turns off Hypothesis's shrink phase for this whole process.
+
+    The catalogue needs a verdict ("did the engine find a violation?"), not a minimal run, and
+    shrinking a stateful failure can take minutes per mutant. Both Hypothesis-driven engines
+    are affected: the stateful `ci` profile is re-registered with the same settings minus
+    shrinking, and the default profile (which the Z3 agreement check's inline settings inherit
+    from) loses it too. Only the one-mutant child process calls this, never a test session:
+    it changes global Hypothesis state and is never undone.
+    """
+    from hypothesis import Phase, settings
+
+    default = settings()  # a copy of the current default profile
+    phases = tuple(p for p in default.phases if p not in (Phase.shrink, Phase.explain))
+    settings.register_profile(_NO_SHRINK_PROFILE, settings(default, phases=phases))
+    settings.load_profile(_NO_SHRINK_PROFILE)
+    profiles = importlib.import_module("properties.stateful._profiles")
+    for name in profiles.PROFILES.values():
+        chosen = settings.get_profile(name)
+        kept = tuple(p for p in chosen.phases if p is not Phase.shrink)
+        settings.register_profile(name, settings(chosen, phases=kept))
 
 
 def _first_line(text: str | None, limit: int = 160) -> str:
@@ -100,7 +125,9 @@ def _z3(settings: Mapping[str, object]) -> tuple[Verdict, str]:
     result = check(step_fn=spec.step, examples=examples)  # looked up now: patched if mutated
     if result.ok:
         return Verdict.MISSED, f"agree on {result.examples} examples"
-    return Verdict.CAUGHT, _first_line(result.counterexample) or "disagrees with the spec"
+    lines = (result.counterexample or "").strip().splitlines()
+    # The report ends with the first field where the encoding and the step differ.
+    return Verdict.CAUGHT, lines[-1].strip()[:160] if lines else "disagrees with the spec"
 
 
 _ADAPTERS: dict[str, Callable[[Mapping[str, object]], tuple[Verdict, str]]] = {

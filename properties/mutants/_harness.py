@@ -39,7 +39,7 @@ BASELINE = "baseline"
 """BASELINE names the sanity row: the unmutated spec."""
 
 _PER_MUTANT_TIMEOUT = 240.0
-_BASELINE_EXPLORER_SECONDS = 5.0
+_BASELINE_EXPLORER_STATES = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ def _run_mutant(mutant: Mutant, quick: bool) -> MutantResult:
 def _baseline_configs() -> list[dict[str, object]]:
     configs: list[dict[str, object]] = []
     for mutant in CATALOGUE:
-        settings = {**explorer_settings(mutant), "max_seconds": _BASELINE_EXPLORER_SECONDS}
+        settings = {**explorer_settings(mutant), "max_states": _BASELINE_EXPLORER_STATES}
         if settings not in configs:
             configs.append(settings)
     return configs
