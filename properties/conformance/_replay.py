@@ -37,6 +37,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from properties._report import describe_message
+from properties.conformance._contract import ReadyContract
+from properties.conformance._divergence import (
+    Diverged,
+    Divergence,
+    describe_event,
+    plain,
+    render_state,
+)
 from properties.conformance._mapping import (
     IdMap,
     LogDigest,
@@ -86,84 +94,6 @@ _FIELDS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Divergence:
-    """Divergence is the first point where a node's trace leaves what the spec allows."""
-
-    node: str
-    path: str
-    line: int
-    event: int
-    input: str
-    expected: str
-    actual: str
-    context: tuple[str, ...] = ()
-
-    def render(self) -> str:
-        lines = [
-            f"DIVERGENCE on node {self.node}, event #{self.event} ({self.path}:{self.line})",
-            f"  input:           {self.input}",
-            f"  spec expected:   {self.expected}",
-            f"  implementation:  {self.actual}",
-        ]
-        if self.context:
-            lines.append("  events before it:")
-            lines.extend(f"    {row}" for row in self.context)
-        return "\n".join(lines)
-
-
-class _Diverged(Exception):  # noqa: N818 (internal signal, not an API error)
-    def __init__(self, expected: str, actual: str) -> None:
-        super().__init__(expected)
-        self.expected = expected
-        self.actual = actual
-
-
-def describe_event(e: Json) -> str:
-    """describe_event is a one-line rendering of a trace event's input."""
-    kind = e.get("i", "?")
-    if kind == "recv":
-        m = e["m"]
-        return f"recv {_plain(m)}"
-    if kind == "propose":
-        return f"propose {len(e.get('data', []))} command(s)"
-    if kind == "read":
-        return f"read #{e.get('id')}"
-    if kind in ("persisted", "applied", "snapshot"):
-        return f"{kind} index={e.get('index')}"
-    if kind == "start":
-        hs = e.get("hs")
-        return f"start (loaded hs={hs}, base={e.get('base')}, {len(e.get('ents', []))} entries)"
-    return str(kind)
-
-
-def _plain(m: Json) -> str:
-    ents = m.get("ents")
-    rest = {k: v for k, v in m.items() if k not in ("k", "from", "to", "term", "ents")}
-    body = " ".join(f"{k}={v}" for k, v in rest.items())
-    if ents is not None:
-        body += f" ents=[{','.join(str(e[1]) for e in ents)}]"
-    return f"{m.get('k')} {m.get('from')}->{m.get('to')} t{m.get('term')} {body}".rstrip()
-
-
-def _render_state(s: list[Any]) -> str:
-    return (
-        f"{s[2]} t{s[0]} v{s[1] if s[1] is not None else '-'} lead={s[3]} c{s[4]} "
-        f"last=({s[6]},{s[7]}) dur={s[9] if len(s) > 9 else '?'}"
-    )
-
-
-@dataclass(slots=True)
-class _Disk:
-    """_Disk tracks what the impl made durable, from its ready/persisted/advance events."""
-
-    hs: tuple[int, str | None, int] = (0, None, 0)
-    last: int = 0
-    handed_hs: tuple[int, str | None, int] = (0, None, 0)
-    handed_last: int = 0
-    persisted: bool = True  # the handed-out batch was reported durable
-
-
 @dataclass(slots=True)
 class ReplayStats:
     """ReplayStats counts what was checked, and how often each relaxation was used."""
@@ -189,8 +119,7 @@ class NodeReplay:
         self.digest_comparable = True
         self.history: deque[Json] = deque(maxlen=6)
         self.stats = ReplayStats()
-        self.disk = _Disk()
-        self.batch: list[Json] = []
+        self.contract = ReadyContract()
         self.leader_checks = 0
         self.recorded: list[Any] | None = None
         self.segment = 0
@@ -200,12 +129,12 @@ class NodeReplay:
         """process checks one event; a Divergence stops this node's replay."""
         self.stats.events += 1
         try:
-            self._impl_contract(e)
+            self.contract.check(e, self.stats.relaxations)
             if e["i"] == "start":
                 self._start(e)
             elif self.active:
                 self._dispatch(e)
-        except _Diverged as div:
+        except Diverged as div:
             return Divergence(
                 self.name,
                 self.path,
@@ -234,7 +163,7 @@ class NodeReplay:
 
     def _context(self) -> tuple[str, ...]:
         return tuple(
-            f"#{e.get('n')}: {describe_event(e)} -> {_render_state(e['s'])}" for e in self.history
+            f"#{e.get('n')}: {describe_event(e)} -> {render_state(e['s'])}" for e in self.history
         )
 
     def relax(self, reason: str) -> None:
@@ -261,96 +190,29 @@ class NodeReplay:
                 self._spec_step(e, [])
             case "applied":
                 if e["index"] > e["s"][4]:
-                    raise _Diverged(
+                    raise Diverged(
                         f"applied index <= commit index {e['s'][4]}", f"applied {e['index']}"
                     )
                 self._spec_step(e, [])
             case _:
                 raise MappingError(f"unknown event kind {kind!r}")
 
-    # -- the impl's own contract (checked even when replay is off) -----------------------
-    def _impl_contract(self, e: Json) -> None:
-        """_impl_contract checks the Ready discipline: persist before the messages leave."""
-        kind = e["i"]
-        disk = self.disk
-        if kind == "ready":
-            batch, self.batch = self.batch, []
-            if len(batch) != e["msgs"]:
-                raise _Diverged(
-                    f"a Ready carrying the {len(batch)} messages recorded since the last one",
-                    f"a Ready with {e['msgs']} messages",
-                )
-            hs = e.get("hs")
-            new_hs = (hs[0], hs[1], hs[2]) if hs is not None else disk.handed_hs
-            ents = e.get("ents")
-            new_last = ents[1] if ents is not None else disk.handed_last
-            if "snap" in e:
-                new_last = max(new_last, e["snap"][0])
-            disk.handed_hs, disk.handed_last = new_hs, new_last
-            disk.persisted = "snap" in e  # see the snapshot install relaxation below
-            for m in batch:
-                self._durable_for(m, new_hs, new_last)
-        elif kind == "persisted":
-            if e["index"] > disk.handed_last:
-                raise _Diverged(
-                    f"persisted index <= {disk.handed_last} (the last entry handed to storage)",
-                    f"persisted({e['index']})",
-                )
-            disk.persisted = True
-        elif kind == "advance":
-            disk.hs, disk.last, disk.persisted = disk.handed_hs, disk.handed_last, True
-        elif kind == "recv" and e["m"]["k"] == "snap" and "err" not in e:
-            # the impl counts an installed snapshot durable at once; its next Ready writes it
-            self.stats.relaxations["snapshot install counts as durable before its Ready"] += 1
-            disk.handed_last = max(disk.handed_last, e["m"]["si"])
-            disk.persisted = True
-        if "out" in e:
-            self.batch.extend(e["out"])
-        durable = e["s"][9]
-        bound = disk.handed_last if disk.persisted else disk.last
-        if durable > max(bound, disk.last):
-            raise _Diverged(
-                f"durable index <= {max(bound, disk.last)} (what storage was given)",
-                f"durable index {durable}",
-            )
-
-    def _durable_for(self, m: Json, hs: tuple[int, str | None, int], last: int) -> None:
-        """_durable_for: the persist-before-send rule of properties.persist_before_send."""
-        kind = m["k"]
-        need: tuple[int, str] | None = None
-        if kind == "vreq" and not m["pre"]:
-            need = (m["term"], m["from"])
-        elif kind == "vresp" and m["ok"] and not m["pre"]:
-            need = (m["rt"], m["to"])
-        elif (kind == "appr" and m["ok"]) and (
-            hs[0] < m["term"] or (hs[0] == m["term"] and last < m["mi"])
-        ):
-            raise _Diverged(
-                f"index {m['mi']} durable before acknowledging it",
-                f"acknowledged {_plain(m)} with storage at term {hs[0]}, last index {last}",
-            )
-        if need is not None and (hs[0] < need[0] or (hs[0] == need[0] and hs[1] != need[1])):
-            raise _Diverged(
-                f"term {need[0]} and vote {need[1]} durable before {_plain(m)} leaves",
-                f"storage holds term {hs[0]}, vote {hs[1]}",
-            )
-
     # -- start / restart -----------------------------------------------------------------
     def _start(self, e: Json) -> None:
         term, vote, commit = e["hs"]
         base_index, base_term = e["base"]
-        disk = self.disk
+        disk = self.contract.disk
         if self.segment > 0:
             loaded_hs = (term, vote, commit)
             if loaded_hs not in (disk.hs, disk.handed_hs):
-                raise _Diverged(
+                raise Diverged(
                     f"restart loads the hard state last made durable {list(disk.hs)}"
                     + (f" (or {list(disk.handed_hs)})" if disk.handed_hs != disk.hs else ""),
                     f"loaded {list(loaded_hs)}",
                 )
             loaded_last = base_index + len(e["ents"])
             if loaded_last not in (disk.last, disk.handed_last) and base_index == 0:
-                raise _Diverged(
+                raise Diverged(
                     f"restart loads the log durable up to {disk.last}",
                     f"loaded a log up to {loaded_last}",
                 )
@@ -375,17 +237,14 @@ class NodeReplay:
                 if index > min(previous.commit, len(previous.log)):
                     break
                 if previous.log[index - 1] != entry:
-                    raise _Diverged(
+                    raise Diverged(
                         f"restart loads committed entry {index} unchanged",
                         f"loaded a different entry at index {index}",
                     )
         self.active = True
         self.global_only = None
         self.digest_comparable = base_index == 0  # the impl chain restarts at a base
-        disk.hs = disk.handed_hs = (term, vote, commit)
-        disk.last = disk.handed_last = base_index + len(entries)
-        disk.persisted = True
-        self.batch = []
+        self.contract.restart((term, vote, commit), base_index + len(entries))
         self.leader_checks = 0
         durable = Durable(term, self.ids.opt_to_spec(vote), prefix + entries, commit)
         node = previous or initial_node(self.me, self.voters)
@@ -450,9 +309,9 @@ class NodeReplay:
                 if isinstance(event, Receive):
                     state = result.state  # a disabled receive changes nothing, like a drop
                     continue
-                raise _Diverged(f"input refused ({result.rejected})", "input accepted")
+                raise Diverged(f"input refused ({result.rejected})", "input accepted")
             if refused and refusable:
-                raise _Diverged("input accepted", f"input refused ({e['err']})")
+                raise Diverged("input accepted", f"input refused ({e['err']})")
             state = result.state
             messages.extend(result.messages)
             reads.extend(result.reads)
@@ -491,17 +350,17 @@ class NodeReplay:
         if pre.role is Role.LEADER and post.role is not Role.LEADER:
             dropped = sorted(r.read_id for r in pre.pending_reads)
             if sorted(e.get("abort", [])) != dropped:
-                raise _Diverged(
+                raise Diverged(
                     f"pending reads {dropped} aborted on stepping down",
                     f"aborted {sorted(e.get('abort', []))}",
                 )
         elif e.get("abort"):
-            raise _Diverged("no read aborted", f"aborted {e['abort']}")
+            raise Diverged("no read aborted", f"aborted {e['abort']}")
         post = self._compare_messages(e, post, spec_msgs)
         impl_reads = sorted((r[0], r[1]) for r in e.get("reads", []))
         spec_answered = sorted((r.read_id, r.read_index) for r in spec_reads)
         if impl_reads != spec_answered:
-            raise _Diverged(f"reads released {spec_answered}", f"released {impl_reads}")
+            raise Diverged(f"reads released {spec_answered}", f"released {impl_reads}")
         self._compare_state(e, post)
         self.state = post
 
@@ -526,7 +385,7 @@ class NodeReplay:
         most = whole if whole > post.commit and term_at(post.log, whole) == post.term else floor
         most = max(most, post.commit)
         if commit > most:
-            raise _Diverged(
+            raise Diverged(
                 f"leader commit at most {most} (spec, counting the whole leader log)",
                 f"commit {commit} from durable index {durable}",
             )
@@ -572,11 +431,11 @@ class NodeReplay:
         spec_other = Counter[Message](m for m in spec_msgs if not isinstance(m, AppendResponse))
         got = Counter(spec_message(r, self.ids) for r in impl_other)
         if got != spec_other:
-            raise _Diverged(_describe(spec_other), _describe(got))
+            raise Diverged(_describe(spec_other), _describe(got))
         if len(spec_replies) != len(impl_replies):
-            raise _Diverged(
+            raise Diverged(
                 _describe(Counter[Message](spec_replies)),
-                "; ".join(_plain(r) for r in impl_replies) or "no append reply",
+                "; ".join(plain(r) for r in impl_replies) or "no append reply",
             )
         for expected, record in zip(spec_replies, impl_replies, strict=True):
             self._compare_reply(e, state, expected, record)
@@ -588,9 +447,9 @@ class NodeReplay:
         result = step(state, event)
         self.stats.spec_steps += 1
         if result.rejected is not None:
-            raise _Diverged(f"no such append ({result.rejected})", f"sent {_plain(record)}")
+            raise Diverged(f"no such append ({result.rejected})", f"sent {plain(record)}")
         if result.messages != (message,):
-            raise _Diverged(_describe(Counter(result.messages)), f"sent {_plain(record)}")
+            raise Diverged(_describe(Counter(result.messages)), f"sent {plain(record)}")
         return result.state
 
     def _compare_reply(
@@ -617,7 +476,7 @@ class NodeReplay:
                 or (hint == len(state.log) and hint_term == term_at(state.log, hint))
             )
         if not same:
-            raise _Diverged(describe_message(expected), _plain(record))
+            raise Diverged(describe_message(expected), plain(record))
 
     def _compare_state(self, e: Json, state: NodeState) -> None:
         s = e["s"]
@@ -645,7 +504,7 @@ class NodeReplay:
                 for name, want, have in zip(_FIELDS, mine, s, strict=False)
                 if want != have
             ]
-            raise _Diverged("state " + ", ".join(diff), "state " + ", ".join(got))
+            raise Diverged("state " + ", ".join(diff), "state " + ", ".join(got))
 
 
 def _ctx(read: PendingRead) -> int:

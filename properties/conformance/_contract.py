@@ -1,0 +1,114 @@
+"""The Ready discipline, checked from the trace alone (no spec): persist before send.
+
+The driver takes a ``Ready``, writes its hard state and entries, reports ``persisted``,
+sends, applies and calls ``advance``. From the ``ready``/``persisted``/``advance`` events
+this module tracks what storage holds, and demands: every vote request, granted vote and
+successful append reply of a Ready is covered by what that Ready writes (the rule of
+``properties.persist_before_send``); ``persisted`` names only entries handed to storage; the
+recorded durable index never exceeds what storage was given. It runs even where spec replay
+stopped. Restart checks use ``Disk`` too (see ``NodeReplay``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from properties.conformance._divergence import Diverged, plain
+
+__all__ = ["Disk", "HardState", "ReadyContract"]
+
+Json = dict[str, Any]
+HardState = tuple[int, str | None, int]
+
+
+@dataclass(slots=True)
+class Disk:
+    """Disk tracks what the impl made durable, from its ready/persisted/advance events."""
+
+    hs: HardState = (0, None, 0)
+    last: int = 0
+    handed_hs: HardState = (0, None, 0)
+    handed_last: int = 0
+    persisted: bool = True  # the handed-out batch was reported durable
+
+
+@dataclass(slots=True)
+class ReadyContract:
+    """ReadyContract follows one node's Readies; ``check`` raises Diverged on a breach."""
+
+    disk: Disk = field(default_factory=Disk)
+    batch: list[Json] = field(default_factory=list)
+
+    def restart(self, hs: HardState, last: int) -> None:
+        """restart: storage holds exactly what the node loaded."""
+        self.disk = Disk(hs, last, hs, last, True)
+        self.batch = []
+
+    def check(self, e: Json, relaxations: Counter[str]) -> None:
+        """check takes one event: the Ready discipline, persist before the messages leave."""
+        kind = e["i"]
+        disk = self.disk
+        if kind == "ready":
+            batch, self.batch = self.batch, []
+            if len(batch) != e["msgs"]:
+                raise Diverged(
+                    f"a Ready carrying the {len(batch)} messages recorded since the last one",
+                    f"a Ready with {e['msgs']} messages",
+                )
+            hs = e.get("hs")
+            new_hs = (hs[0], hs[1], hs[2]) if hs is not None else disk.handed_hs
+            ents = e.get("ents")
+            new_last = ents[1] if ents is not None else disk.handed_last
+            if "snap" in e:
+                new_last = max(new_last, e["snap"][0])
+            disk.handed_hs, disk.handed_last = new_hs, new_last
+            disk.persisted = "snap" in e  # see the snapshot install relaxation below
+            for m in batch:
+                _durable_for(m, new_hs, new_last)
+        elif kind == "persisted":
+            if e["index"] > disk.handed_last:
+                raise Diverged(
+                    f"persisted index <= {disk.handed_last} (the last entry handed to storage)",
+                    f"persisted({e['index']})",
+                )
+            disk.persisted = True
+        elif kind == "advance":
+            disk.hs, disk.last, disk.persisted = disk.handed_hs, disk.handed_last, True
+        elif kind == "recv" and e["m"]["k"] == "snap" and "err" not in e:
+            # the impl counts an installed snapshot durable at once; its next Ready writes it
+            relaxations["snapshot install counts as durable before its Ready"] += 1
+            disk.handed_last = max(disk.handed_last, e["m"]["si"])
+            disk.persisted = True
+        if "out" in e:
+            self.batch.extend(e["out"])
+        durable = e["s"][9]
+        bound = disk.handed_last if disk.persisted else disk.last
+        if durable > max(bound, disk.last):
+            raise Diverged(
+                f"durable index <= {max(bound, disk.last)} (what storage was given)",
+                f"durable index {durable}",
+            )
+
+
+def _durable_for(m: Json, hs: HardState, last: int) -> None:
+    """_durable_for: the persist-before-send rule of properties.persist_before_send."""
+    kind = m["k"]
+    need: tuple[int, str] | None = None
+    if kind == "vreq" and not m["pre"]:
+        need = (m["term"], m["from"])
+    elif kind == "vresp" and m["ok"] and not m["pre"]:
+        need = (m["rt"], m["to"])
+    elif (kind == "appr" and m["ok"]) and (
+        hs[0] < m["term"] or (hs[0] == m["term"] and last < m["mi"])
+    ):
+        raise Diverged(
+            f"index {m['mi']} durable before acknowledging it",
+            f"acknowledged {plain(m)} with storage at term {hs[0]}, last index {last}",
+        )
+    if need is not None and (hs[0] < need[0] or (hs[0] == need[0] and hs[1] != need[1])):
+        raise Diverged(
+            f"term {need[0]} and vote {need[1]} durable before {plain(m)} leaves",
+            f"storage holds term {hs[0]}, vote {hs[1]}",
+        )
