@@ -190,3 +190,41 @@ def test_cli_exit_codes(traces: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     assert main([str(traces / "node-n1.ndjson")]) == 1
     out = capsys.readouterr().out
     assert "DIVERGENCE on node n1" in out and "events before it" in out
+
+
+def test_leader_committing_before_a_durable_quorum_is_rejected(traces: Path) -> None:
+    """Reference: section 5.4.2 and thesis 10.2.1: the leader counts itself once durable.
+
+    The first commit on n1 is edited to claim the leader's own log was not yet durable, so
+    only one of three voters held the entry: committing it then is premature.
+    """
+    path = traces / "node-n1.ndjson"
+    records = load(path)
+    target = next(
+        i
+        for i, e in enumerate(records)
+        if e.get("i") == "recv" and e["s"][4] > records[i - 1]["s"][4]
+    )
+    records[target]["s"][9] = records[target]["s"][4] - 1
+    save(path, records)
+    result = check_traces([traces])
+    assert not result.ok
+    first = result.divergences[0]
+    assert first.node == "n1" and first.line == target + 1
+    assert "commit=" in first.expected
+
+
+def test_append_with_a_wrong_prev_term_is_rejected(traces: Path) -> None:
+    """Reference: section 5.3, AppendEntries carries the term of the entry before the batch."""
+    path = traces / "node-n1.ndjson"
+    edit_first(
+        path,
+        lambda e: any(m["k"] == "app" and m["pi"] > 0 for m in e.get("out", ())),
+        lambda e: next(m for m in e["out"] if m["k"] == "app" and m["pi"] > 0).__setitem__("pt", 7),
+    )
+    result = check_traces([traces])
+    assert not result.ok
+    first = result.divergences[0]
+    assert first.node == "n1"
+    assert "Append" in first.expected and "pt=7" in first.actual
+    assert any("never sent" in v for v in result.violations)
