@@ -8,18 +8,20 @@ which relaxations were used how often, and where a node was checked globally onl
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from properties.conformance._global import GlobalFacts
+from properties.conformance._global import NodeFacts, merge_facts
 from properties.conformance._reader import NodeTrace, TraceError, read_trace, trace_files
 from properties.conformance._replay import Divergence, NodeReplay
 from spec import NodeState
 
-__all__ = ["ConformanceResult", "check_traces"]
+__all__ = ["ConformanceResult", "NodeOutcome", "check_file", "check_node", "check_traces"]
 
 
 @dataclass(slots=True)
@@ -67,57 +69,83 @@ class ConformanceResult:
         return "\n".join(lines)
 
 
-def _runs(traces: list[NodeTrace]) -> list[list[NodeTrace]]:
-    groups: dict[tuple[Path, str], list[NodeTrace]] = {}
-    for trace in traces:
-        groups.setdefault((trace.path.parent, trace.cluster), []).append(trace)
-    return list(groups.values())
+@dataclass(slots=True)
+class NodeOutcome:
+    """NodeOutcome is everything checking one node's file yields (picklable)."""
+
+    path: Path
+    node: str
+    cluster: str
+    voters: list[str]
+    facts: NodeFacts
+    events: int = 0
+    spec_steps: int = 0
+    divergence: Divergence | None = None
+    final: NodeState | None = None
+    global_only: list[str] = field(default_factory=list)
+    relaxations: Counter[str] = field(default_factory=Counter)
+    error: str | None = None
 
 
-def _check_run(run: list[NodeTrace], result: ConformanceResult) -> None:
-    facts = GlobalFacts(nodes={t.node for t in run})
-    final: dict[str, NodeState] = {}
-    complete = True
-    names = [t.node for t in run]
+def check_node(trace: NodeTrace) -> NodeOutcome:
+    """check_node replays one node's trace and gathers its cross-node evidence."""
+    replay = NodeReplay(trace.node, trace.voters, str(trace.path))
+    facts = NodeFacts(trace.node)
+    outcome = NodeOutcome(trace.path, trace.node, trace.cluster, trace.voters, facts)
+    name = trace.path.name
+    for segment in trace.segments:
+        for event, line in zip(segment.events, segment.lines, strict=True):
+            facts.observe(event, f"{name}:{line}")
+            if outcome.divergence is None:
+                outcome.divergence = replay.process(event, line)
+        if replay.global_only is not None:
+            outcome.global_only.append(f"node {trace.node} ({trace.path}): {replay.global_only}")
+    outcome.events = replay.stats.events
+    outcome.spec_steps = replay.stats.spec_steps
+    outcome.relaxations = replay.stats.relaxations
+    if outcome.divergence is None and replay.active:
+        outcome.final = replay.state
+    return outcome
+
+
+def check_file(path: Path) -> NodeOutcome:
+    """check_file reads and checks one file (the unit of work of a parallel check)."""
+    try:
+        trace = read_trace(path)
+    except (TraceError, OSError) as exc:
+        return NodeOutcome(path, "?", "?", [], NodeFacts("?"), error=str(exc))
+    return check_node(trace)
+
+
+def _merge_run(run: list[NodeOutcome], result: ConformanceResult) -> None:
+    names = [o.node for o in run]
     if len(set(names)) != len(names):
         result.errors.append(f"{run[0].path.parent}: two trace files for one node {names}")
         return
-    for trace in run:
-        replay = NodeReplay(trace.node, trace.voters, str(trace.path))
-        diverged = False
-        for segment in trace.segments:
-            for event, line in zip(segment.events, segment.lines, strict=True):
-                where = f"{trace.path.name}:{line}"
-                facts.observe(trace.node, event, where)
-                if diverged:
-                    continue
-                divergence = replay.process(event, line)
-                if divergence is not None:
-                    result.divergences.append(divergence)
-                    diverged = True
-            if replay.global_only is not None:
-                result.global_only.append(f"node {trace.node} ({trace.path}): {replay.global_only}")
+    final: dict[str, NodeState] = {}
+    for outcome in run:
         result.nodes += 1
-        result.events += replay.stats.events
-        result.spec_steps += replay.stats.spec_steps
-        result.relaxations.update(replay.stats.relaxations)
-        if diverged or not replay.active or replay.state is None:
-            complete = False
-        else:
-            final[trace.node] = replay.state
-    voters = set(run[0].voters)
-    if set(final) != voters:
-        complete = False
-    result.violations.extend(
-        f"{run[0].path.parent}: {v}" for v in facts.finish(final if complete else None)
-    )
+        result.events += outcome.events
+        result.spec_steps += outcome.spec_steps
+        result.relaxations.update(outcome.relaxations)
+        result.global_only.extend(outcome.global_only)
+        if outcome.divergence is not None:
+            result.divergences.append(outcome.divergence)
+        if outcome.final is not None:
+            final[outcome.node] = outcome.final
+    complete = set(final) == set(run[0].voters)
+    violations = merge_facts([o.facts for o in run], final if complete else None)
+    result.violations.extend(f"{run[0].path.parent}: {v}" for v in violations)
 
 
-def check_traces(paths: Iterable[Path | str]) -> ConformanceResult:
-    """check_traces checks every trace file under ``paths`` (files or directories)."""
+def check_traces(paths: Iterable[Path | str], jobs: int = 1) -> ConformanceResult:
+    """check_traces checks every trace file under ``paths`` (files or directories).
+
+    With ``jobs`` > 1 the node files are read and replayed in that many processes (they are
+    independent); the cross-node checks then run on the merged evidence.
+    """
     result = ConformanceResult()
     started = time.perf_counter()
-    traces: list[NodeTrace] = []
     try:
         files = trace_files(paths)
     except TraceError as exc:
@@ -125,13 +153,20 @@ def check_traces(paths: Iterable[Path | str]) -> ConformanceResult:
         return result
     if not files:
         result.errors.append("no trace files found")
-    for path in files:
-        try:
-            traces.append(read_trace(path))
-        except (TraceError, OSError) as exc:
-            result.errors.append(str(exc))
-    for run in _runs(traces):
+    if jobs > 1 and len(files) > 1:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            outcomes = list(pool.map(check_file, files))
+    else:
+        outcomes = [check_file(path) for path in files]
+    runs: dict[tuple[Path, str], list[NodeOutcome]] = {}
+    for outcome in outcomes:
+        if outcome.error is not None:
+            result.errors.append(outcome.error)
+            continue
+        runs.setdefault((outcome.path.parent, outcome.cluster), []).append(outcome)
+    for run in runs.values():
         result.runs += 1
-        _check_run(run, result)
+        _merge_run(run, result)
     result.seconds = time.perf_counter() - started
     return result

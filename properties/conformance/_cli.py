@@ -21,8 +21,15 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="also fail when part of a trace could be checked globally only",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="replay the node files in N processes (default 1)",
+    )
     args = parser.parse_args(argv)
-    result = check_traces(args.paths)
+    result = check_traces(args.paths, jobs=max(1, args.jobs))
     print(result.render())
     if not result.ok:
         return 1

@@ -10,6 +10,9 @@
   These need no spec replay, so they still hold a node to account where its replay stopped
   (a snapshot install, say).
 * On the final spec states of a fully replayed run, properties.check_state.
+
+``NodeFacts`` is gathered per node (so nodes can be checked in parallel processes) and
+``merge_facts`` does the cross-node part.
 """
 
 from __future__ import annotations
@@ -20,117 +23,135 @@ from typing import Any
 from properties._invariants import check_state
 from spec import ClusterState, NodeState
 
-__all__ = ["GlobalFacts"]
+__all__ = ["NodeFacts", "merge_facts"]
 
 Json = dict[str, Any]
+_LIMIT = 20
 
 
 @dataclass(slots=True)
-class _Received:
-    key: str
+class NodeFacts:
+    """NodeFacts is one node's evidence for the cross-node checks (picklable)."""
+
     node: str
-    where: str
-    record: Json
-
-
-@dataclass(slots=True)
-class GlobalFacts:
-    """GlobalFacts accumulates the cross-node evidence of one run as its events stream by."""
-
-    nodes: set[str] = field(default_factory=set)
     sent: set[str] = field(default_factory=set)
-    received: list[_Received] = field(default_factory=list)
-    leaders: dict[int, tuple[str, str]] = field(default_factory=dict)
-    votes: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)
-    commits: dict[int, tuple[int, str, str]] = field(default_factory=dict)
-    logs: dict[tuple[int, int], tuple[int, str, str]] = field(default_factory=dict)
-    comparable: dict[str, bool] = field(default_factory=dict)
+    received: list[tuple[str, str, Json]] = field(default_factory=list)  # key, where, message
+    leaders: dict[int, str] = field(default_factory=dict)  # term -> where
+    commits: dict[int, tuple[int, str]] = field(default_factory=dict)  # index -> digest, where
+    logs: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
+    votes: dict[int, tuple[str, str]] = field(default_factory=dict)  # term -> candidate, where
     violations: list[str] = field(default_factory=list)
+    comparable: bool = True
     _reported: set[tuple[object, ...]] = field(default_factory=set)
 
-    def _violate(self, text: str, key: tuple[object, ...] | None = None) -> None:
-        """_violate records one violation, once per key (the same conflict seen again)."""
-        if key is not None:
-            if key in self._reported:
-                return
+    def violate(self, text: str, key: tuple[object, ...]) -> None:
+        """violate records one violation, once per key (the same conflict seen again)."""
+        if key not in self._reported and len(self.violations) < _LIMIT:
             self._reported.add(key)
-        if len(self.violations) < 20:
             self.violations.append(text)
 
-    def observe(self, node: str, e: Json, where: str) -> None:
-        """observe takes one event of ``node`` (at ``where``, a path:line) into account."""
-        dumps = _canonical
+    def observe(self, e: Json, where: str) -> None:
+        """observe takes one event of this node (at ``where``, a file:line) into account."""
+        node = self.node
         kind = e["i"]
         if kind == "start":
-            self.comparable[node] = e["base"][0] == 0
+            self.comparable = e["base"][0] == 0
         for record in e.get("out", ()):
-            self.sent.add(dumps(record))
+            self.sent.add(repr(record))  # the producer writes every record's keys in one order
             if record["k"] == "vresp" and record["ok"] and not record["pre"]:
-                self._vote(record["from"], record["rt"], record["to"], where)
+                self._vote(record["rt"], record["to"], where)
         if kind == "recv":
             m = e["m"]
             if "cl" not in m:
-                self.received.append(_Received(dumps(m), node, where, m))
+                self.received.append((repr(m), where, m))
             if m["k"] == "snap" and "err" not in e:
-                self.comparable[node] = False
+                self.comparable = False
         s = e["s"]
-        term, vote, role = s[0], s[1], s[2]
-        if role == "L":
-            other = self.leaders.setdefault(term, (node, where))
-            if other[0] != node:
-                self._violate(
-                    f"election_safety: {other[0]} ({other[1]}) and {node} ({where}) "
-                    f"both lead term {term}",
-                    ("leader", term, node),
-                )
-        if vote is not None:
-            self._vote(node, term, vote, where)
-        if self.comparable.get(node, True):
-            commit, commit_digest, last, last_term, digest = s[4], s[5], s[6], s[7], s[8]
+        if s[2] == "L":
+            self.leaders.setdefault(s[0], where)
+        if s[1] is not None:
+            self._vote(s[0], s[1], where)
+        if self.comparable:
+            commit, commit_digest = s[4], s[5]
             if commit_digest is not None:
-                seen = self.commits.setdefault(commit, (commit_digest, node, where))
+                seen = self.commits.setdefault(commit, (commit_digest, where))
                 if seen[0] != commit_digest:
-                    self._violate(
-                        f"state_machine_safety: {seen[1]} ({seen[2]}) and {node} ({where}) "
-                        f"committed different logs up to index {commit}",
-                        ("commit", commit, node),
+                    self.violate(
+                        f"state_machine_safety: {node} committed different logs up to index "
+                        f"{commit} ({seen[1]}, {where})",
+                        ("commit", commit),
                     )
-            seen = self.logs.setdefault((last, last_term), (digest, node, where))
-            if seen[0] != digest:
-                self._violate(
-                    f"log_matching: {seen[1]} ({seen[2]}) and {node} ({where}) both end at "
-                    f"index {last} term {last_term} but their logs differ",
-                    ("log", last, last_term, node),
+            seen = self.logs.setdefault((s[6], s[7]), (s[8], where))
+            if seen[0] != s[8]:
+                self.violate(
+                    f"log_matching: {node} ended at index {s[6]} term {s[7]} with two "
+                    f"different logs ({seen[1]}, {where})",
+                    ("log", s[6], s[7]),
                 )
 
-    def _vote(self, voter: str, term: int, candidate: str, where: str) -> None:
-        first = self.votes.setdefault((voter, term), (candidate, where))
+    def _vote(self, term: int, candidate: str, where: str) -> None:
+        first = self.votes.setdefault(term, (candidate, where))
         if first[0] != candidate:
-            self._violate(
-                f"one_vote_per_term: {voter} voted for {first[0]} ({first[1]}) and for "
+            self.violate(
+                f"one_vote_per_term: {self.node} voted for {first[0]} ({first[1]}) and for "
                 f"{candidate} ({where}) in term {term}",
-                ("vote", voter, term, candidate),
+                ("vote", term, candidate),
             )
 
-    def finish(self, final: dict[str, NodeState] | None) -> list[str]:
-        """finish runs the end-of-run checks and returns every violation found."""
-        for received in self.received:
-            sender = received.record["from"]
-            if sender in self.nodes and received.key not in self.sent:
-                m = received.record
-                self._violate(
-                    f"received_was_sent: {received.node} ({received.where}) received "
-                    f"{m['k']} {sender}->{m['to']} term {m['term']} that {sender} never sent"
+
+def merge_facts(facts: list[NodeFacts], final: dict[str, NodeState] | None) -> list[str]:
+    """merge_facts runs the cross-node checks of one run and returns every violation."""
+    violations: list[str] = []
+    reported: set[tuple[object, ...]] = set()
+
+    def violate(text: str, key: tuple[object, ...]) -> None:
+        if key not in reported and len(violations) < _LIMIT:
+            reported.add(key)
+            violations.append(text)
+
+    for node_facts in facts:
+        violations.extend(node_facts.violations)
+    leaders: dict[int, tuple[str, str]] = {}
+    commits: dict[int, tuple[int, str, str]] = {}
+    logs: dict[tuple[int, int], tuple[int, str, str]] = {}
+    for f in facts:
+        for term, where in f.leaders.items():
+            other = leaders.setdefault(term, (f.node, where))
+            if other[0] != f.node:
+                violate(
+                    f"election_safety: {other[0]} ({other[1]}) and {f.node} ({where}) "
+                    f"both lead term {term}",
+                    ("leader", term),
                 )
-        if final is not None:
-            order = sorted(final)
-            states = tuple(final[name] for name in order)
-            cluster = ClusterState(nodes=states, disks=tuple(s.durable() for s in states))
-            for violation in check_state(cluster):
-                self._violate(f"final states: {violation}")
-        return self.violations
-
-
-def _canonical(record: Json) -> str:
-    """_canonical keys a message record; the producer writes every record's keys in one order."""
-    return repr(record)
+        for index, (digest, where) in f.commits.items():
+            seen = commits.setdefault(index, (digest, f.node, where))
+            if seen[0] != digest:
+                violate(
+                    f"state_machine_safety: {seen[1]} ({seen[2]}) and {f.node} ({where}) "
+                    f"committed different logs up to index {index}",
+                    ("commit", index),
+                )
+        for key, (digest, where) in f.logs.items():
+            seen_log = logs.setdefault(key, (digest, f.node, where))
+            if seen_log[0] != digest:
+                violate(
+                    f"log_matching: {seen_log[1]} ({seen_log[2]}) and {f.node} ({where}) both "
+                    f"end at index {key[0]} term {key[1]} but their logs differ",
+                    ("log", key),
+                )
+    traced = {f.node: f for f in facts}
+    for f in facts:
+        for text, where, m in f.received:
+            sender = traced.get(m["from"])
+            if sender is not None and text not in sender.sent:
+                violate(
+                    f"received_was_sent: {f.node} ({where}) received {m['k']} "
+                    f"{m['from']}->{m['to']} term {m['term']} that {m['from']} never sent",
+                    ("sent", f.node, where),
+                )
+    if final is not None:
+        states = tuple(final[name] for name in sorted(final))
+        cluster = ClusterState(nodes=states, disks=tuple(s.durable() for s in states))
+        for violation in check_state(cluster):
+            violate(f"final states: {violation}", ("final", violation.invariant))
+    return violations

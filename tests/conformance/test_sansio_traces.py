@@ -228,3 +228,16 @@ def test_append_with_a_wrong_prev_term_is_rejected(traces: Path) -> None:
     assert first.node == "n1"
     assert "Append" in first.expected and "pt=7" in first.actual
     assert any("never sent" in v for v in result.violations)
+
+
+def test_parallel_check_finds_the_same(traces: Path) -> None:
+    """Nodes replay independently: checking in two processes gives the same verdicts."""
+    serial = check_traces([traces])
+    parallel = check_traces([traces], jobs=2)
+    assert parallel.ok and serial.ok
+    assert (parallel.events, parallel.spec_steps) == (serial.events, serial.spec_steps)
+    _split_vote(traces / "broken", DoubleVoter)
+    broken = check_traces([traces], jobs=2)
+    assert not broken.ok
+    assert broken.runs == 2
+    assert broken.violations == check_traces([traces]).violations
