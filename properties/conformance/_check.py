@@ -89,9 +89,12 @@ class NodeOutcome:
 
 def check_node(trace: NodeTrace) -> NodeOutcome:
     """check_node replays one node's trace and gathers its cross-node evidence."""
-    replay = NodeReplay(trace.node, trace.voters, str(trace.path))
     facts = NodeFacts(trace.node)
     outcome = NodeOutcome(trace.path, trace.node, trace.cluster, trace.voters, facts)
+    if trace.node not in trace.voters:
+        outcome.error = f"{trace.path}: node {trace.node!r} is not one of its voters"
+        return outcome
+    replay = NodeReplay(trace.node, trace.voters, str(trace.path))
     name = trace.path.name
     for segment in trace.segments:
         for event, line in zip(segment.events, segment.lines, strict=True):
