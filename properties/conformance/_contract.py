@@ -32,6 +32,7 @@ class Disk:
     handed_hs: HardState = (0, None, 0)
     handed_last: int = 0
     persisted: bool = True  # the handed-out batch was reported durable
+    handed_commit: int = 0  # committed entries up to here were handed out to apply
 
 
 @dataclass(slots=True)
@@ -41,9 +42,9 @@ class ReadyContract:
     disk: Disk = field(default_factory=Disk)
     batch: list[Json] = field(default_factory=list)
 
-    def restart(self, hs: HardState, last: int) -> None:
-        """restart: storage holds exactly what the node loaded."""
-        self.disk = Disk(hs, last, hs, last, True)
+    def restart(self, hs: HardState, last: int, base: int) -> None:
+        """restart: storage holds exactly what the node loaded; applying restarts at base."""
+        self.disk = Disk(hs, last, hs, last, True, base)
         self.batch = []
 
     def check(self, e: Json, relaxations: Counter[str]) -> None:
@@ -64,6 +65,7 @@ class ReadyContract:
             if "snap" in e:
                 new_last = max(new_last, e["snap"][0])
             disk.handed_hs, disk.handed_last = new_hs, new_last
+            self._committed(e)
             disk.persisted = "snap" in e  # see the snapshot install relaxation below
             for m in batch:
                 _durable_for(m, new_hs, new_last)
@@ -81,6 +83,7 @@ class ReadyContract:
             relaxations["snapshot install counts as durable before its Ready"] += 1
             disk.handed_last = max(disk.handed_last, e["m"]["si"])
             disk.persisted = True
+            disk.handed_commit = max(disk.handed_commit, e["s"][4])
         if "out" in e:
             self.batch.extend(e["out"])
         durable = e["s"][9]
@@ -90,6 +93,19 @@ class ReadyContract:
                 f"durable index <= {max(bound, disk.last)} (what storage was given)",
                 f"durable index {durable}",
             )
+
+    def _committed(self, e: Json) -> None:
+        """_committed: a Ready hands out exactly the entries newly committed, in order, once."""
+        disk = self.disk
+        commit = e["s"][4]
+        cmt = e.get("cmt")
+        expected = [disk.handed_commit + 1, commit] if commit > disk.handed_commit else None
+        if cmt != expected:
+            raise Diverged(
+                f"a Ready handing out committed entries {expected} (commit index {commit})",
+                f"a Ready handing out {cmt}",
+            )
+        disk.handed_commit = max(disk.handed_commit, commit)
 
 
 def _durable_for(m: Json, hs: HardState, last: int) -> None:

@@ -244,7 +244,7 @@ class NodeReplay:
         self.active = True
         self.global_only = None
         self.digest_comparable = base_index == 0  # the impl chain restarts at a base
-        self.contract.restart((term, vote, commit), base_index + len(entries))
+        self.contract.restart((term, vote, commit), base_index + len(entries), base_index)
         self.leader_checks = 0
         durable = Durable(term, self.ids.opt_to_spec(vote), prefix + entries, commit)
         node = previous or initial_node(self.me, self.voters)

@@ -267,3 +267,15 @@ def test_precandidate_that_grants_a_vote_is_a_reported_difference(tmp_path: Path
     result = check_traces([tmp_path])
     assert [d.expected for d in result.divergences] == ["state role='F'"]
     assert result.divergences[0].actual == "state role='P'"
+
+
+def test_committed_entries_skipped_by_a_ready_are_rejected(traces: Path) -> None:
+    """Reference: section 5.3: every committed entry is applied, in log order, exactly once."""
+    edit_first(
+        traces / "node-n2.ndjson",
+        lambda e: e.get("i") == "ready" and "cmt" in e,
+        lambda e: e.pop("cmt"),
+    )
+    result = check_traces([traces])
+    assert not result.ok
+    assert "handing out committed entries" in result.divergences[0].expected
