@@ -17,8 +17,9 @@ properties. Honest about what is abstracted:
 - Crash and recovery are one `restart` action: the durable state survives (the cluster model
   persists before sending, so a node's disk always equals its durable state), the rest resets.
 - Entries are their terms (no payloads); ReadIndex state is not modelled (see _node.py).
-- Logs are bounded to `depth - 3` entries: a leader needs at least three steps to exist when
-  n >= 2 and each entry then takes a step, so the bound cuts off no trace of this length.
+- Logs are bounded to `depth - 3` entries (`depth` for one node): a leader needs at least
+  three steps to exist when n >= 2 and each entry then takes a step, so the bound cuts off no
+  trace of this length.
 
 Election Safety is checked over the whole trace (no two nodes are ever leader of the same
 term, even at different steps), Log Matching on every state.
@@ -34,7 +35,7 @@ from typing import Any
 
 import z3
 
-from properties.smt._concrete import read_node
+from properties.smt._concrete import pin_node, read_node
 from properties.smt._node import (
     LEADER,
     NONE,
@@ -56,6 +57,7 @@ from properties.smt._node import (
     var,
 )
 from properties.smt._results import BmcResult, render_table
+from spec import ClusterState
 
 __all__ = ["ELECTION_SAFETY", "LOG_MATCHING", "Encoding", "bmc"]
 
@@ -306,24 +308,37 @@ def bmc(
     encoding: Encoding | None = None,
     properties: Sequence[str] = (ELECTION_SAFETY, LOG_MATCHING),
     timeout_s: float = 900.0,
+    shortest: bool = True,
+    start: ClusterState | None = None,
 ) -> BmcResult:
     """bmc checks `properties` on every state reachable in at most `depth` actions.
 
-    One query asks for a violation at any step up to `depth`; when there is one, shorter
-    unrollings are asked in turn so the counterexample shown is a shortest one.
+    One query asks for a violation at any step up to `depth`. When there is one and `shortest`
+    is set, shorter unrollings are asked in turn so the trace shown is a shortest one (and
+    `depth_reached` is exact); otherwise the trace is cut at its first violating step.
+    `start` replaces the initial cluster by a given one (its in-flight messages are dropped,
+    which the network may always do), to reach deep states in few steps.
     """
     enc = encoding or Encoding()
-    start = time.perf_counter()
+    began = time.perf_counter()
     props = tuple(properties)
-    cap = max(1, depth - 3)
+    cap = max(1, depth - 3) if nodes > 1 else max(1, depth)
+    if start is not None:
+        if start.size != nodes:
+            raise ValueError(f"start state has {start.size} nodes, not {nodes}")
+        cap = max(len(node.log) for node in start.nodes) + depth
     state = _initial(nodes, cap)
+    constraints: list[Expr] = []
+    if start is not None:
+        state = [fresh_node(f"start{i}", i, nodes, cap) for i in range(nodes)]
+        for sym, node in zip(state, start.nodes, strict=True):
+            constraints += pin_node(sym, node)
     history = [state]
     slots: list[_Slot] = []
     steps: list[_Step] = []
-    constraints: list[Expr] = []
     for k in range(depth):
         state, slot, step, more = _transition(k, state, slots, enc)
-        if k == 0:
+        if k == 0 and start is None:
             more.append(step.who == 0)  # nodes are symmetric: name the first to act node 0
         constraints += more
         slots.append(slot)
@@ -336,13 +351,19 @@ def bmc(
     def result(ok: bool, reached: int, violated: str | None = None,
                trace: str | None = None) -> BmcResult:  # fmt: skip
         return BmcResult(enc.name, nodes, depth, reached, props, ok,
-                         time.perf_counter() - start, violated, trace)  # fmt: skip
+                         time.perf_counter() - began, violated, trace)  # fmt: skip
 
     verdict, model = _solve(constraints, bad(depth), timeout_s)
     if verdict == z3.unsat:
         return result(True, depth)
     if verdict != z3.sat:
         return result(False, 0, f"unknown (solver: {verdict})")
+    if not shortest:
+        for k in range(1, depth + 1):
+            for prop in props:
+                if z3.is_true(model.eval(_violation(prop, history, k), model_completion=True)):
+                    trace = _render_trace(model, history[: k + 1], steps[:k], slots, prop)
+                    return result(False, 0, prop, trace)
     for k in range(1, depth + 1):
         for prop in props:
             verdict, model = _solve(constraints, _violation(prop, history, k), timeout_s)
