@@ -129,6 +129,9 @@ class _Election(_Replication):
         else:
             granted = up_to_date and self._vote in (None, msg.sender)
             if granted:
+                if self._role is Role.PRECANDIDATE:
+                    # granting a vote cancels our own election in flight (the seed)
+                    self._become_follower(self._term, None)
                 self._vote = msg.sender
                 self._set_timer(TimerCommand.RESET)
         self._send(

@@ -243,13 +243,11 @@ def test_parallel_check_finds_the_same(traces: Path) -> None:
     assert broken.violations == check_traces([traces]).violations
 
 
-def test_precandidate_that_grants_a_vote_is_a_reported_difference(tmp_path: Path) -> None:
-    """Reference: section 5.2 and thesis 9.6; a known impl/spec difference, not relaxed.
+def test_precandidate_that_grants_a_vote_follows_the_spec(tmp_path: Path) -> None:
+    """Reference: section 5.2 and thesis 9.6: granting a vote cancels our own prevote round.
 
-    The impl's pre-candidate grants a real vote in its own term and stays PRECANDIDATE; the
-    spec's becomes a follower (granting cancels its own election). docs/trace-format.md
-    lists it under "known differences the checker reports". If impl or spec change to
-    agree, this test fails on purpose: update the docs and drop it.
+    The seed resets its election timer and cancels the election in flight when it grants a
+    vote; the spec makes the pre-candidate a follower, and so must the impl.
     """
     from impl._core import AppendResponse, CoreConfig, StoredState
     from impl._trace import TraceWriter, trace_path
@@ -263,10 +261,9 @@ def test_precandidate_that_grants_a_vote_is_a_reported_difference(tmp_path: Path
     core.receive(VoteRequest("x", "n2", 1, False, 0, 0))
     core.advance(core.ready())
     core.close_trace()
-    assert (core.role.value, core.voted_for) == ("precandidate", "n2")
+    assert (core.role.value, core.voted_for) == ("follower", "n2")
     result = check_traces([tmp_path])
-    assert [d.expected for d in result.divergences] == ["state role='F'"]
-    assert result.divergences[0].actual == "state role='P'"
+    assert result.ok, result.render()
 
 
 def test_committed_entries_skipped_by_a_ready_are_rejected(traces: Path) -> None:
