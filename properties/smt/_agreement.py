@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import z3
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from properties.smt._concrete import (
@@ -324,11 +324,12 @@ def check_agreement(
     examples: int = 300,
     *,
     flaws: frozenset[Flaw] = frozenset(),
+    shrink: bool = True,
 ) -> AgreementResult:
     """check_agreement compares the encoding with `step_fn` on `examples` generated cases.
 
     Deterministic (derandomized, no example database). On a disagreement Hypothesis shrinks the
-    case and the result carries the smallest one found.
+    case (unless `shrink` is off) and the result carries the smallest one found.
     """
     start = time.perf_counter()
     counts: Counter[str] = Counter()
@@ -340,6 +341,7 @@ def check_agreement(
         database=None,
         deadline=None,
         suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate, Phase.shrink] if shrink else [Phase.generate],
     )
     @given(agreement_cases())
     def run(case: tuple[NodeState, Input]) -> None:
