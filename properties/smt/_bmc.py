@@ -126,12 +126,24 @@ def _initial(n: int, cap: int) -> list[SymNode]:
     for i in range(n):
         zero, false = num(0), z3.BoolVal(False)
         base = fresh_node(f"init{i}", i, n, cap)
-        nodes.append(replace(
-            base, term=zero, voted_for=num(NONE), role=zero, leader=num(NONE),
-            log_len=zero, log=(zero,) * cap, commit=zero, prevotes=(false,) * n,
-            votes=(false,) * n, rejections=(false,) * n, next_index=(zero,) * n,
-            match_index=(zero,) * n, heard=false,
-        ))  # fmt: skip
+        nodes.append(
+            replace(
+                base,
+                term=zero,
+                voted_for=num(NONE),
+                role=zero,
+                leader=num(NONE),
+                log_len=zero,
+                log=(zero,) * cap,
+                commit=zero,
+                prevotes=(false,) * n,
+                votes=(false,) * n,
+                rejections=(false,) * n,
+                next_index=(zero,) * n,
+                match_index=(zero,) * n,
+                heard=false,
+            )
+        )
     return nodes
 
 
@@ -258,18 +270,27 @@ def _describe(model: Any, step: _Step, slots: list[_Slot], n: int) -> str:
             j = val(step.slot)
             msg = slots[j].msg
             kind = MsgKind(val(msg.kind)).name.lower().replace("_", " ")
-            extra = f" granted={z3.is_true(model.eval(msg.granted))}" if kind == "vote response" else ""
+            extra = (
+                f" granted={z3.is_true(model.eval(msg.granted))}" if kind == "vote response" else ""
+            )
             if kind == "append request":
                 extra = f" prev={val(msg.prev_index)} entries={val(msg.n_entries)}"
-            return f"node {who} receives {kind} (term {val(msg.term)}) from node {val(msg.src)}, sent at step {j + 1}{extra}"
+            return (
+                f"node {who} receives {kind} (term {val(msg.term)}) from node {val(msg.src)}, "
+                f"sent at step {j + 1}{extra}"
+            )
         case _Act.SEND_APPEND:
-            return f"node {who} sends append to node {val(step.peer)} (prev {val(step.prev)}, {val(step.count)} entries)"
+            return (
+                f"node {who} sends append to node {val(step.peer)} "
+                f"(prev {val(step.prev)}, {val(step.count)} entries)"
+            )
         case _:
             return f"node {who}: {act.name.lower().replace('_', ' ')}"
 
 
-def _render_trace(model: Any, history: list[list[SymNode]], steps: list[_Step],
-                  slots: list[_Slot], violated: str) -> str:  # fmt: skip
+def _render_trace(
+    model: Any, history: list[list[SymNode]], steps: list[_Step], slots: list[_Slot], violated: str
+) -> str:
     lines = [f"{violated} violated after {len(steps)} steps:"]
     for k, nodes in enumerate(history):
         if k > 0:
@@ -277,8 +298,16 @@ def _render_trace(model: Any, history: list[list[SymNode]], steps: list[_Step],
         rows = []
         for i, s in enumerate(nodes):
             view = read_node(model, s)
-            rows.append((i, view.term, "-" if view.voted_for is None else view.voted_for,
-                         view.role, list(view.log), view.commit))  # fmt: skip
+            rows.append(
+                (
+                    i,
+                    view.term,
+                    "-" if view.voted_for is None else view.voted_for,
+                    view.role,
+                    list(view.log),
+                    view.commit,
+                )
+            )
         if k == 0 or k == len(history) - 1 or k >= len(history) - 3:
             lines.append(render_table(("node", "term", "voted_for", "role", "log", "commit"), rows))
     return "\n".join(lines)
@@ -348,10 +377,12 @@ def bmc(
     def bad(upto: int) -> Expr:
         return z3.Or(*[_violation(p, history, k) for p in props for k in range(1, upto + 1)])
 
-    def result(ok: bool, reached: int, violated: str | None = None,
-               trace: str | None = None) -> BmcResult:  # fmt: skip
-        return BmcResult(enc.name, nodes, depth, reached, props, ok,
-                         time.perf_counter() - began, violated, trace)  # fmt: skip
+    def result(
+        ok: bool, reached: int, violated: str | None = None, trace: str | None = None
+    ) -> BmcResult:
+        return BmcResult(
+            enc.name, nodes, depth, reached, props, ok, time.perf_counter() - began, violated, trace
+        )
 
     verdict, model = _solve(constraints, bad(depth), timeout_s)
     if verdict == z3.unsat:

@@ -33,8 +33,8 @@ from spec import (
 )
 
 __all__ = [
-    "NodeView",
     "ROLE_NAMES",
+    "NodeView",
     "message_views",
     "pin_message",
     "pin_node",
@@ -135,8 +135,11 @@ def pin_node(s: SymNode, state: NodeState) -> list[Expr]:
         s.heard == view.heard_from_leader,
     ]
     facts += [x == v for x, v in zip(s.log, log, strict=True)]
-    for xs, members in ((s.prevotes, view.prevotes), (s.votes, view.votes),
-                        (s.rejections, view.rejections)):  # fmt: skip
+    for xs, members in (
+        (s.prevotes, view.prevotes),
+        (s.votes, view.votes),
+        (s.rejections, view.rejections),
+    ):
         facts += [x == (k in members) for k, x in enumerate(xs)]
     facts += [x == v for x, v in zip(s.next_index, view.next_index, strict=True)]
     facts += [x == v for x, v in zip(s.match_index, view.match_index, strict=True)]
@@ -158,7 +161,10 @@ def _none(value: int) -> int | None:
 def read_node(model: Any, s: SymNode) -> NodeView:
     """read_node decodes the values a model gives the symbolic node `s`."""
     length = _int(model, s.log_len)
-    members = lambda xs: frozenset(k for k, x in enumerate(xs) if _bool(model, x))  # noqa: E731
+
+    def members(xs: tuple[Expr, ...]) -> frozenset[int]:
+        return frozenset(k for k, x in enumerate(xs) if _bool(model, x))
+
     return NodeView(
         term=_int(model, s.term),
         voted_for=_none(_int(model, s.voted_for)),
@@ -224,19 +230,54 @@ def message_views(messages: tuple[Message, ...]) -> tuple[tuple[object, ...], ..
     for message in messages:
         match message:
             case VoteRequest():
-                views.append(("VoteRequest", message.src, message.dst, message.term,
-                              message.prevote, message.last_log_index, message.last_log_term))  # fmt: skip
+                views.append(
+                    (
+                        "VoteRequest",
+                        message.src,
+                        message.dst,
+                        message.term,
+                        message.prevote,
+                        message.last_log_index,
+                        message.last_log_term,
+                    )
+                )
             case VoteResponse():
-                views.append(("VoteResponse", message.src, message.dst, message.term,
-                              message.prevote, message.granted, message.request_term))  # fmt: skip
+                views.append(
+                    (
+                        "VoteResponse",
+                        message.src,
+                        message.dst,
+                        message.term,
+                        message.prevote,
+                        message.granted,
+                        message.request_term,
+                    )
+                )
             case AppendRequest():
-                views.append(("AppendRequest", message.src, message.dst, message.term,
-                              message.prev_index, message.prev_term,
-                              tuple(entry.term for entry in message.entries),
-                              message.leader_commit))  # fmt: skip
+                views.append(
+                    (
+                        "AppendRequest",
+                        message.src,
+                        message.dst,
+                        message.term,
+                        message.prev_index,
+                        message.prev_term,
+                        tuple(entry.term for entry in message.entries),
+                        message.leader_commit,
+                    )
+                )
             case AppendResponse():
-                views.append(("AppendResponse", message.src, message.dst, message.term,
-                              message.success, message.match_index, message.hint_index))  # fmt: skip
+                views.append(
+                    (
+                        "AppendResponse",
+                        message.src,
+                        message.dst,
+                        message.term,
+                        message.success,
+                        message.match_index,
+                        message.hint_index,
+                    )
+                )
             case _:
                 assert_never(message)
     return tuple(sorted(views, key=repr))
@@ -255,17 +296,54 @@ def read_messages(
     if kind == MsgKind.VOTE_REQUEST:
         targets = [peer for peer in range(n) if peer != src] if dst == NONE else [dst]
         for peer in targets:
-            views.append(("VoteRequest", src, peer, term, _bool(model, m.prevote),
-                          _int(model, m.last_log_index), _int(model, m.last_log_term)))  # fmt: skip
+            views.append(
+                (
+                    "VoteRequest",
+                    src,
+                    peer,
+                    term,
+                    _bool(model, m.prevote),
+                    _int(model, m.last_log_index),
+                    _int(model, m.last_log_term),
+                )
+            )
     elif kind == MsgKind.VOTE_RESPONSE:
-        views.append(("VoteResponse", src, dst, term, _bool(model, m.prevote),
-                      _bool(model, m.granted), _int(model, m.request_term)))  # fmt: skip
+        views.append(
+            (
+                "VoteResponse",
+                src,
+                dst,
+                term,
+                _bool(model, m.prevote),
+                _bool(model, m.granted),
+                _int(model, m.request_term),
+            )
+        )
     elif kind == MsgKind.APPEND_REQUEST:
         count = _int(model, m.n_entries)
         entries = tuple(_int(model, x) for x in m.entries[: max(0, count)])
-        views.append(("AppendRequest", src, dst, term, _int(model, m.prev_index),
-                      _int(model, m.prev_term), entries, _int(model, m.leader_commit)))  # fmt: skip
+        views.append(
+            (
+                "AppendRequest",
+                src,
+                dst,
+                term,
+                _int(model, m.prev_index),
+                _int(model, m.prev_term),
+                entries,
+                _int(model, m.leader_commit),
+            )
+        )
     elif kind == MsgKind.APPEND_RESPONSE:
-        views.append(("AppendResponse", src, dst, term, _bool(model, m.success),
-                      _int(model, m.match_index), _int(model, m.hint_index)))  # fmt: skip
+        views.append(
+            (
+                "AppendResponse",
+                src,
+                dst,
+                term,
+                _bool(model, m.success),
+                _int(model, m.match_index),
+                _int(model, m.hint_index),
+            )
+        )
     return tuple(sorted(views, key=repr))

@@ -118,9 +118,7 @@ def _axioms(v: _Vocab, variant: ElectionVariant) -> list[Expr]:
         z3.ForAll([q1], z3.Exists([m], v.member(m, q1))),
     ]
     if variant is not ElectionVariant.QUORUMS_MAY_NOT_INTERSECT:
-        axioms.append(
-            z3.ForAll([q1, q2], z3.Exists([m], z3.And(v.member(m, q1), v.member(m, q2))))
-        )
+        axioms.append(z3.ForAll([q1, q2], z3.Exists([m], z3.And(v.member(m, q1), v.member(m, q2)))))
     return axioms
 
 
@@ -195,9 +193,7 @@ def _durable_vote_is_history(v: _Vocab, s: _State) -> Expr:
 
 def _counted_votes_are_real(v: _Vocab, s: _State) -> Expr:
     c, m = z3.Consts("c m", v.node)
-    return z3.ForAll(
-        [c, m], z3.Implies(z3.And(s.cand(c), s.got(c, m)), s.voted(m, s.cur(c), c))
-    )
+    return z3.ForAll([c, m], z3.Implies(z3.And(s.cand(c), s.got(c, m)), s.voted(m, s.cur(c), c)))
 
 
 LEMMAS: tuple[Lemma, ...] = (
@@ -398,7 +394,7 @@ def _term_names(model: Any, v: _Vocab) -> Callable[[Expr], str]:
 
 
 def _render_cti(
-    model: Any, v: _Vocab, pre: _State, action: _Action | None, post: _State, lemma: str
+    model: Any, v: _Vocab, pre: _State, action: _Action | None, post: _State, *, lemma: str
 ) -> str:
     nodes = model.get_universe(v.node) or []
     names = {str(element): f"n{i}" for i, element in enumerate(nodes)}
@@ -453,9 +449,11 @@ def _render_cti(
                 shown = names.get(str(value), str(value))
             params.append(f"{label}={shown}")
         lines.append(f"action '{action.name}' ({', '.join(params)}) breaks '{lemma}'")
-    lines.append(render_table(
+    lines.append(
+        render_table(
             ("node", "term", "voted_for", "role", "led in terms", "votes cast (term:for)"), rows
-        ))
+        )
+    )
     return "\n".join(lines)
 
 
@@ -531,13 +529,16 @@ def prove_election_safety(
     v = _vocab()
     obligations: list[Obligation] = []
     axiom_ok, axiom_text = check_quorum_axiom(quorum_size)
-    obligations.append(Obligation("axiom", "quorum intersection", axiom_ok, axiom_text,
-                                  None if axiom_ok else axiom_text))
+    obligations.append(
+        Obligation(
+            "axiom", "quorum intersection", axiom_ok, axiom_text, None if axiom_ok else axiom_text
+        )
+    )
     lq0 = z3.Function("lq0", v.node, v.term, v.quorum)
     init = _initial(v, lq0)
     for name, lemma in LEMMAS:
         verdict, model = _check(v, variant, [], lemma(v, init))
-        cex = None if model is None else _render_cti(model, v, init, None, init, name)
+        cex = None if model is None else _render_cti(model, v, init, None, init, lemma=name)
         obligations.append(Obligation("init", name, verdict == z3.unsat, str(verdict), cex))
     pre = _symbolic(v, "")
     inv = _invariant(v, pre)
@@ -553,8 +554,10 @@ def prove_election_safety(
             verdict, model = _check(v, variant, [*inv, action.guard], lemma(v, action.post))
             cex = None
             if model is not None:
-                cex = _render_cti(model, v, pre, action, action.post, name)
-            obligations.append(Obligation(action.name, name, verdict == z3.unsat, str(verdict), cex))
+                cex = _render_cti(model, v, pre, action, action.post, lemma=name)
+            obligations.append(
+                Obligation(action.name, name, verdict == z3.unsat, str(verdict), cex)
+            )
     failed = [item for item in obligations if not item.ok]
     counterexample = next((item.counterexample for item in failed if item.counterexample), None)
     return ProofResult(

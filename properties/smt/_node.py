@@ -29,12 +29,12 @@ from typing import Any
 import z3
 
 __all__ = [
-    "WIDTH",
     "CANDIDATE",
     "FOLLOWER",
     "LEADER",
     "NONE",
     "PRECANDIDATE",
+    "WIDTH",
     "Effect",
     "Flaw",
     "MsgKind",
@@ -258,10 +258,24 @@ def _ite_msg(c: Expr, a: SymMsg, b: SymMsg) -> SymMsg:
 
 def _msg_fields(m: SymMsg) -> tuple[Any, ...]:
     return (
-        m.kind, m.src, m.dst, m.term, m.prevote, m.last_log_index, m.last_log_term, m.granted,
-        m.request_term, m.prev_index, m.prev_term, m.n_entries, m.entries, m.leader_commit,
-        m.success, m.match_index, m.hint_index,
-    )  # fmt: skip
+        m.kind,
+        m.src,
+        m.dst,
+        m.term,
+        m.prevote,
+        m.last_log_index,
+        m.last_log_term,
+        m.granted,
+        m.request_term,
+        m.prev_index,
+        m.prev_term,
+        m.n_entries,
+        m.entries,
+        m.leader_commit,
+        m.success,
+        m.match_index,
+        m.hint_index,
+    )
 
 
 def nodes_equal(a: SymNode, b: SymNode) -> Expr:
@@ -353,13 +367,35 @@ def _min(a: Expr, b: Expr) -> Expr:
 def _no_msg(cap: int) -> SymMsg:
     zero, false = num(0), z3.BoolVal(False)
     return SymMsg(
-        num(MsgKind.NOTHING), zero, zero, zero, false, zero, zero, false, zero, zero,
-        zero, zero, (zero,) * cap, zero, false, zero, zero,
-    )  # fmt: skip
+        num(MsgKind.NOTHING),
+        zero,
+        zero,
+        zero,
+        false,
+        zero,
+        zero,
+        false,
+        zero,
+        zero,
+        zero,
+        zero,
+        (zero,) * cap,
+        zero,
+        false,
+        zero,
+        zero,
+    )
 
 
-def _effect(s: SymNode, enabled: Expr, post: SymNode, sends: Expr, msg: SymMsg,
-            overflow: Expr | None = None) -> Effect:  # fmt: skip
+def _effect(
+    s: SymNode,
+    enabled: Expr,
+    post: SymNode,
+    sends: Expr,
+    msg: SymMsg,
+    *,
+    overflow: Expr | None = None,
+) -> Effect:
     return Effect(
         enabled=enabled,
         state=ite_node(enabled, post, s),
@@ -459,9 +495,9 @@ def start_election(s: SymNode, flaws: frozenset[Flaw] = frozenset()) -> Effect:
         rejections=_only(s.n, None),
     )
     enabled = s.role != LEADER
-    if 1 >= _need(s.n, flaws):
+    if _need(s.n, flaws) <= 1:
         leader, overflow = _become_leader(cand)
-        return _effect(s, enabled, leader, z3.BoolVal(False), _no_msg(s.cap), overflow)
+        return _effect(s, enabled, leader, z3.BoolVal(False), _no_msg(s.cap), overflow=overflow)
     return _effect(s, enabled, cand, z3.BoolVal(True), _ask(cand, prevote=False))
 
 
@@ -477,9 +513,11 @@ def election_timeout(s: SymNode, flaws: frozenset[Flaw] = frozenset()) -> Effect
         rejections=_only(s.n, None),
     )
     enabled = s.role != LEADER
-    if 1 >= _need(s.n, flaws):
+    if _need(s.n, flaws) <= 1:
         started = start_election(pre, flaws)
-        return _effect(s, enabled, started.state, started.sends, started.msg, started.overflow)
+        return _effect(
+            s, enabled, started.state, started.sends, started.msg, overflow=started.overflow
+        )
     return _effect(s, enabled, pre, z3.BoolVal(True), _ask(pre, prevote=True))
 
 
@@ -497,9 +535,7 @@ def _on_vote_request(s: SymNode, m: SymMsg, flaws: frozenset[Flaw]) -> Effect:
     vote_granted = z3.And(m.term >= s1.term, free, utd)
     granted = z3.If(m.prevote, pre_granted, vote_granted)
     empty = _only(s.n, None)
-    voted = replace(
-        s1, voted_for=m.src, role=num(FOLLOWER), prevotes=empty, rejections=empty
-    )
+    voted = replace(s1, voted_for=m.src, role=num(FOLLOWER), prevotes=empty, rejections=empty)
     s2 = ite_node(z3.And(z3.Not(m.prevote), vote_granted), voted, s1)
     reply = replace(
         _no_msg(s.cap),
@@ -531,11 +567,15 @@ def _on_vote_response(s: SymNode, m: SymMsg, flaws: frozenset[Flaw]) -> Effect:
     granted = ite_node(m.prevote, granted_pre, granted_real)
     post = ite_node(counts, ite_node(m.granted, granted, rejected), s1)
     sends = z3.And(counts, m.granted, m.prevote, pre_done, started.sends)
-    grew = z3.And(counts, m.granted, z3.Or(
-        z3.And(m.prevote, pre_done, started.overflow),
-        z3.And(z3.Not(m.prevote), elected, overflow),
-    ))  # fmt: skip
-    return _effect(s, _valid(s, m), post, sends, started.msg, grew)
+    grew = z3.And(
+        counts,
+        m.granted,
+        z3.Or(
+            z3.And(m.prevote, pre_done, started.overflow),
+            z3.And(z3.Not(m.prevote), elected, overflow),
+        ),
+    )
+    return _effect(s, _valid(s, m), post, sends, started.msg, overflow=grew)
 
 
 # --- replication -----------------------------------------------------------------------------
@@ -545,7 +585,9 @@ def _first_index_of_term(s: SymNode, index: Expr, floor: Expr) -> Expr:
     """_first_index_of_term mirrors spec/_log.first_index_of_term, unrolled `cap` times."""
     term = _term_at(s, index)[1]
     for _ in range(s.cap):
-        index = z3.If(z3.And(index - 1 > floor, _term_at(s, index - 1)[1] == term), index - 1, index)
+        index = z3.If(
+            z3.And(index - 1 > floor, _term_at(s, index - 1)[1] == term), index - 1, index
+        )
     return index
 
 
@@ -621,7 +663,7 @@ def _on_append_request(s: SymNode, m: SymMsg, flaws: frozenset[Flaw]) -> Effect:
         hint_index=z3.If(z3.Or(stale, success), 0, hint),
     )
     enabled = z3.And(valid, z3.Not(z3.And(success, committed_conflict)))
-    return _effect(s, enabled, post, z3.BoolVal(True), reply, z3.And(success, overflow))
+    return _effect(s, enabled, post, z3.BoolVal(True), reply, overflow=z3.And(success, overflow))
 
 
 def _on_append_response(s: SymNode, m: SymMsg) -> Effect:
@@ -663,8 +705,9 @@ def receive(s: SymNode, m: SymMsg, flaws: frozenset[Flaw] = frozenset()) -> Effe
         sends = z3.If(here, effect.sends, sends)
         msg = _ite_msg(here, effect.msg, msg)
         overflow = z3.If(here, effect.overflow, overflow)
-    return Effect(enabled, ite_node(enabled, state, s), z3.And(enabled, sends), msg,
-                  z3.And(enabled, overflow))  # fmt: skip
+    return Effect(
+        enabled, ite_node(enabled, state, s), z3.And(enabled, sends), msg, z3.And(enabled, overflow)
+    )
 
 
 def client_request(s: SymNode) -> Effect:
@@ -676,8 +719,14 @@ def client_request(s: SymNode) -> Effect:
             _ite(s.id == k, grown.log_len, old) for k, old in enumerate(grown.match_index)
         ),
     )
-    return _effect(s, s.role == LEADER, _advance_commit(grown), z3.BoolVal(False),
-                   _no_msg(s.cap), overflow)  # fmt: skip
+    return _effect(
+        s,
+        s.role == LEADER,
+        _advance_commit(grown),
+        z3.BoolVal(False),
+        _no_msg(s.cap),
+        overflow=overflow,
+    )
 
 
 def send_append(
@@ -685,6 +734,7 @@ def send_append(
     peer: Expr,
     prev_index: Expr,
     count: Expr,
+    *,
     default_prev: Expr = False,
     default_count: Expr = False,
 ) -> Effect:

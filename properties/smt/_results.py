@@ -23,7 +23,10 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str
     """render_table lays out `rows` under `header` in left-aligned, space-padded columns."""
     cells = [[str(cell) for cell in header], *[[str(cell) for cell in row] for row in rows]]
     widths = [max(len(row[col]) for row in cells) for col in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in cells]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(line.rstrip() for line in lines)
 

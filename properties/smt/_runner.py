@@ -56,12 +56,20 @@ def run_all(*, quick: bool = False) -> list[CheckRow]:
     ]
     for n in (3, 4):
         rows.append(
-            CheckRow("bmc", "Election Safety, Log Matching from init", f"n={n}, depth {depth}",
-                     bmc(n, depth))  # fmt: skip
+            CheckRow(
+                "bmc",
+                "Election Safety, Log Matching from init",
+                f"n={n}, depth {depth}",
+                bmc(n, depth),
+            )
         )
     rows.append(
-        CheckRow("agreement", "Z3 node transition == spec.step", "n=1..5, one node",
-                 check_agreement(examples=examples))  # fmt: skip
+        CheckRow(
+            "agreement",
+            "Z3 node transition == spec.step",
+            "n=1..5, one node",
+            check_agreement(examples=examples),
+        )
     )
     return rows
 

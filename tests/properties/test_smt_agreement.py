@@ -29,20 +29,37 @@ def test_encoding_agrees_with_the_spec() -> None:
     assert result.ok, result.counterexample
     assert result.examples >= 120
     covered = dict(result.by_input)
-    for kind in ("VoteRequest", "VoteResponse", "AppendRequest", "AppendResponse",
-                 "ElectionTimeout", "ClientRequest", "SendAppend", "Restart"):  # fmt: skip
+    for kind in (
+        "VoteRequest",
+        "VoteResponse",
+        "AppendRequest",
+        "AppendResponse",
+        "ElectionTimeout",
+        "ClientRequest",
+        "SendAppend",
+        "Restart",
+    ):
         assert covered.get(kind, 0) > 0, kind
 
 
 def test_figure_8_commit_rule_agrees() -> None:
     """Reference: section 5.4.2; a majority on an old-term entry does not commit it."""
     leader = NodeState(
-        id=0, voters=(0, 1, 2), term=3, voted_for=0, log=(Entry(1), Entry(2)), commit=0,
-        role=Role.LEADER, leader=0, next_index=(3, 3, 3), match_index=(2, 0, 0),
+        id=0,
+        voters=(0, 1, 2),
+        term=3,
+        voted_for=0,
+        log=(Entry(1), Entry(2)),
+        commit=0,
+        role=Role.LEADER,
+        leader=0,
+        next_index=(3, 3, 3),
+        match_index=(2, 0, 0),
         acked_ctx=(0, 0, 0),
-    )  # fmt: skip
-    ack = Receive(AppendResponse(src=1, dst=0, term=3, success=True, match_index=2,
-                                 hint_index=0, read_ctx=0))  # fmt: skip
+    )
+    ack = Receive(
+        AppendResponse(src=1, dst=0, term=3, success=True, match_index=2, hint_index=0, read_ctx=0)
+    )
     assert step(leader, ack).state.commit == 0
     assert compare_step(leader, ack) is None
 
@@ -71,8 +88,9 @@ def test_a_mutated_step_function_disagrees() -> None:
 def test_a_flawed_encoding_disagrees_with_the_spec() -> None:
     """Reference: section 5.2; an encoding that votes twice is caught on a concrete case."""
     voter = NodeState(id=0, voters=(0, 1, 2), term=1, voted_for=2)
-    ask = Receive(VoteRequest(src=1, dst=0, term=1, prevote=False, last_log_index=0,
-                              last_log_term=0))  # fmt: skip
+    ask = Receive(
+        VoteRequest(src=1, dst=0, term=1, prevote=False, last_log_index=0, last_log_term=0)
+    )
     assert compare_step(voter, ask) is None
     report = compare_step(voter, ask, flaws=frozenset({Flaw.VOTE_TWICE}))
     assert report is not None and "voted_for" in report
@@ -80,10 +98,10 @@ def test_a_flawed_encoding_disagrees_with_the_spec() -> None:
 
 def test_seed_quorum_encoding_disagrees_on_four_nodes() -> None:
     """The seed's threshold makes a 4-node candidate leader on its second vote."""
-    cand = NodeState(id=0, voters=(0, 1, 2, 3), term=1, voted_for=0, role=Role.CANDIDATE,
-                     votes=frozenset({0}))  # fmt: skip
-    vote = Receive(VoteResponse(src=1, dst=0, term=1, prevote=False, granted=True,
-                                request_term=1))  # fmt: skip
+    cand = NodeState(
+        id=0, voters=(0, 1, 2, 3), term=1, voted_for=0, role=Role.CANDIDATE, votes=frozenset({0})
+    )
+    vote = Receive(VoteResponse(src=1, dst=0, term=1, prevote=False, granted=True, request_term=1))
     assert compare_step(cand, vote) is None
     report = compare_step(cand, vote, flaws=frozenset({Flaw.SEED_QUORUM}))
     assert report is not None and "role" in report

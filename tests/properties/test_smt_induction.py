@@ -17,8 +17,16 @@ def test_election_safety_is_inductive_for_every_cluster_size() -> None:
     assert result.ok, result.summary() + "\n" + (result.counterexample or "")
     assert result.counterexample is None
     actions = {item.action for item in result.obligations}
-    assert {"init", "start election", "grant vote", "count vote", "become leader",
-            "adopt higher term", "restart", "timeout (prevote phase)"} <= actions  # fmt: skip
+    assert {
+        "init",
+        "start election",
+        "grant vote",
+        "count vote",
+        "become leader",
+        "adopt higher term",
+        "restart",
+        "timeout (prevote phase)",
+    } <= actions
     lemmas = {item.lemma for item in result.obligations}
     assert {"election safety", "one vote per term", "leader's quorum voted for it"} <= lemmas
     # Every action is enabled somewhere, so no consecution obligation holds vacuously.
