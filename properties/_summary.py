@@ -11,8 +11,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["Row", "format_rows", "run_all"]
+__all__ = ["CORPUS", "Row", "format_rows", "run_all"]
+
+# The recorded-trace corpus, relative to the repository root (where make runs).
+CORPUS = Path("tests/traces")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +75,24 @@ def _mutants() -> Row:
     )
 
 
+def _conformance() -> Row:
+    from properties.conformance import check_traces
+
+    result = check_traces([CORPUS])
+    return Row(
+        "conformance",
+        "recorded impl traces replay on the spec",
+        f"{result.events} events",
+        result.seconds,
+        result.ok,
+        "" if result.ok else result.render(),
+    )
+
+
 ENGINES: dict[str, Callable[[], Row]] = {
     "hypothesis": _stateful,
     "explorer": _explore,
+    "conformance": _conformance,
     "mutants": _mutants,
 }
 

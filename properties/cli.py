@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     every.add_argument(
         "--only",
         action="append",
-        choices=["hypothesis", "explorer", "smt", "mutants"],
+        choices=["hypothesis", "explorer", "smt", "conformance", "mutants"],
         help="run only this engine (repeatable)",
     )
     for name, (_, text) in _FRONTS.items():
