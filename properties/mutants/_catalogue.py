@@ -110,7 +110,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         covers="election-restriction",
         replacements=(_r("spec._log", "is_up_to_date", election.is_up_to_date_by_length),),
         witness=w.length_only_witness,
-        budget=Budget(explorer={"max_term": 3}, hypothesis_examples=300),
+        budget=Budget(explorer={"max_term": 3}),
     ),
     Mutant(
         name="prevote-records-vote",
@@ -143,7 +143,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         covers="figure8",
         replacements=(_r("spec._commit", "advance_commit", logbugs.advance_commit_by_counting),),
         witness=w.figure8_witness,
-        budget=Budget(explorer={"max_term": 3}, hypothesis_examples=400),
+        budget=Budget(explorer={"max_term": 3}, z3_examples=1500),
     ),
     Mutant(
         name="quorum-even-off-by-one",
@@ -169,7 +169,7 @@ CATALOGUE: tuple[Mutant, ...] = (
             ),
         ),
         witness=w.reply_term_witness,
-        budget=Budget(explorer={"max_reads": 1}, hypothesis_examples=400),
+        budget=Budget(explorer={"max_reads": 1}),
     ),
     Mutant(
         name="truncates-matching",
@@ -178,7 +178,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         covers="truncate-matching",
         replacements=(_r("spec._replication", "_merge", logbugs.merge_truncates_after_prev),),
         witness=w.truncate_witness,
-        budget=Budget(explorer={"max_requests": 2, "max_messages": 4}),
+        budget=Budget(explorer={"max_requests": 2, "max_messages": 4}, z3_examples=1500),
     ),
     Mutant(
         name="commit-moves-backwards",
@@ -193,7 +193,7 @@ CATALOGUE: tuple[Mutant, ...] = (
             ),
         ),
         witness=w.commit_backwards_witness,
-        budget=Budget(explorer={"max_duplicates": 1}),
+        budget=Budget(explorer={"max_duplicates": 1}, z3_examples=1500),
     ),
     Mutant(
         name="candidate-vote-unrecorded",
@@ -222,7 +222,7 @@ CATALOGUE: tuple[Mutant, ...] = (
             _r("spec._election", "become_leader", logbugs.become_leader_without_sentinel),
         ),
         witness=w.sentinel_witness,
-        budget=Budget(explorer={"max_reads": 1}, hypothesis_examples=400),
+        budget=Budget(explorer={"max_reads": 1}, z3_examples=1000),
     ),
     Mutant(
         name="read-without-quorum",
@@ -231,7 +231,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         covers="stale-read",
         replacements=(_r("spec._reads", "release_reads", logbugs.release_reads_without_quorum),),
         witness=w.stale_read_witness,
-        budget=Budget(explorer={"max_reads": 1}, hypothesis_examples=400),
+        budget=Budget(explorer={"max_reads": 1}, hypothesis_examples=1500),
     ),
     Mutant(
         name="read-shares-heartbeat",
@@ -240,7 +240,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         covers="stale-read",
         replacements=(_r("spec._reads", "on_read_request", logbugs.on_read_request_shared_ctx),),
         witness=w.stale_read_witness,
-        budget=Budget(explorer={"max_reads": 1}, hypothesis_examples=400),
+        budget=Budget(explorer={"max_reads": 1}, hypothesis_examples=1500),
     ),
     Mutant(
         name="stale-vote-reply",
@@ -251,7 +251,6 @@ CATALOGUE: tuple[Mutant, ...] = (
             _r("spec._election", "on_vote_response", election.on_vote_response_any_term),
         ),
         witness=w.stale_vote_reply_witness,
-        budget=Budget(hypothesis_examples=400),
     ),
 )
 """CATALOGUE: every seeded bug, in the order the table prints them."""
