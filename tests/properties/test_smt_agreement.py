@@ -109,6 +109,6 @@ def test_seed_quorum_encoding_disagrees_on_four_nodes() -> None:
 
 def test_agreement_check_reports_a_flawed_encoding() -> None:
     """check_agreement itself fails for the vote-twice encoding."""
-    result = check_agreement(examples=200, flaws=frozenset({Flaw.VOTE_TWICE}), shrink=False)
+    result = check_agreement(examples=500, flaws=frozenset({Flaw.VOTE_TWICE}), shrink=False)
     assert not result.ok
     assert result.step_name.endswith("vote-twice")
