@@ -49,6 +49,7 @@ from properties.smt._node import (
     fresh_node,
     ite_node,
     lose_quorum,
+    nodes_equal,
     num,
     receive,
     restart,
@@ -57,6 +58,7 @@ from properties.smt._node import (
     var,
 )
 from properties.smt._results import BmcResult, render_table
+from properties.smt._symbolic import ite_msg
 from spec import ClusterState
 
 __all__ = ["ELECTION_SAFETY", "LOG_MATCHING", "Encoding", "bmc"]
@@ -152,19 +154,8 @@ def _pick(slots: Sequence[_Slot], index: Expr) -> tuple[Expr, SymMsg]:
     for j in reversed(range(len(slots) - 1)):
         here = index == j
         sent = z3.If(here, slots[j].sent, sent)
-        msg = _ite_msg(here, slots[j].msg, msg)
+        msg = ite_msg(here, slots[j].msg, msg)
     return sent, msg
-
-
-def _ite_msg(c: Expr, a: SymMsg, b: SymMsg) -> SymMsg:
-    values = {}
-    for name in SymMsg.__dataclass_fields__:
-        x, y = getattr(a, name), getattr(b, name)
-        if isinstance(x, tuple):
-            values[name] = tuple(z3.If(c, p, q) for p, q in zip(x, y, strict=True))
-        else:
-            values[name] = z3.If(c, x, y)
-    return SymMsg(**values)
 
 
 def _transition(
@@ -203,26 +194,20 @@ def _transition(
         options.append(z3.And(chosen, extra, effect.enabled, z3.Not(effect.overflow)))
         post = ite_node(chosen, effect.state, post)
         out_sent = z3.If(chosen, effect.sends, out_sent)
-        out_msg = _ite_msg(chosen, effect.msg, out_msg)
+        out_msg = ite_msg(chosen, effect.msg, out_msg)
     post_nodes = [ite_node(step.who == i, replace(post, id=s.id), s) for i, s in enumerate(nodes)]
     constraints.append(z3.Or(*options))
     # Name the post-state, so later steps build on small terms.
     named: list[SymNode] = []
     for i, post in enumerate(post_nodes):
         fresh = fresh_node(f"s{k + 1}.n{i}", i, n, cap)
-        constraints.append(_equal(fresh, post))
+        constraints.append(nodes_equal(fresh, post))
         named.append(fresh)
     slot_msg = fresh_msg(f"m{k}", cap)
     slot_sent = z3.Bool(f"m{k}.sent")
     constraints.append(slot_sent == out_sent)
     constraints.append(_msg_equal(slot_msg, out_msg))
     return named, _Slot(slot_sent, slot_msg), step, constraints
-
-
-def _equal(a: SymNode, b: SymNode) -> Expr:
-    from properties.smt._node import nodes_equal
-
-    return nodes_equal(a, b)
 
 
 def _msg_equal(a: SymMsg, b: SymMsg) -> Expr:
