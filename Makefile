@@ -48,3 +48,16 @@ mutants: setup
 # conformance: replay every recorded trace in tests/traces/ through the spec.
 conformance: setup
 	$(BIN)/python -m properties.conformance tests/traces
+
+.PHONY: bench bench-full
+
+# bench: raftwright against PySyncObj (from PyPI) on 3 loopback processes; quick mode.
+# Writes bench/results.json, bench/plots/*.png and BENCHMARKS.md.
+bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench
+
+# bench-full: the same with longer runs, 20 failovers and a 1,000,000-entry recovery.
+bench-full: setup
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench --full

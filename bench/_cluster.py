@@ -152,7 +152,7 @@ class Cluster:
         t_kill = time.monotonic()
         self.workers[leader].sigkill()
         answers = [self.workers[n].receive(30) for n in survivors]
-        wins = [a["t"] for a in answers if a.get("ok")]
+        wins = [float(a["t"]) for a in answers if a.get("ok")]
         if not wins:
             raise WorkerError(f"{self.kind}: no survivor committed a write: {answers}")
         elapsed_ms = (min(wins) - t_kill) * 1000

@@ -32,7 +32,7 @@ class BenchObj(SyncObj):  # type: ignore[misc]
         self.count = 0
         self.last = b""
 
-    @replicated  # type: ignore[misc]
+    @replicated  # type: ignore[untyped-decorator]
     def put(self, value: bytes) -> int:
         self.count += 1
         self.last = value
@@ -89,7 +89,9 @@ def _probe(obj: BenchObj, req: dict[str, Any]) -> dict[str, Any]:
             done = threading.Event()
             outcome: list[int] = []
 
-            def callback(result: Any, error: int) -> None:
+            def callback(
+                result: Any, error: int, done: threading.Event = done, outcome: list[int] = outcome
+            ) -> None:
                 outcome.append(error)
                 done.set()
 

@@ -106,7 +106,7 @@ async def _probe(node: Node, req: dict[str, Any]) -> dict[str, Any]:
                 continue
             return {"ok": True, "t": time.monotonic(), "id": node.config.node_id}
         leader = node.leader_id
-        if leader is not None and leader != dead and leader != node.config.node_id:
+        if leader is not None and leader not in (dead, node.config.node_id):
             return {"ok": False, "leader": leader}
         await asyncio.sleep(0.002)
     return {"ok": False, "leader": None}

@@ -1,0 +1,120 @@
+"""The gRPC client path: ``Propose`` from client processes against the raw grpc.aio rate.
+
+Two kinds of process, both started by the benchmark:
+
+- ``python -m bench._grpc raw-server --port P``: a grpc.aio server with one unary method
+  that returns its request (no work at all): the ceiling any gRPC service on this machine
+  can reach.
+- ``python -m bench._grpc client --target HOST:PORT --mode propose|raw ...``: one client
+  process keeping ``--concurrency`` calls in flight for ``--seconds``; ``propose`` uses the
+  public ``impl.RaftClient.propose`` (leader discovery, retries), ``raw`` a bare stub call.
+  It prints one JSON summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from bench._stats import summarise
+from impl import RaftClient
+
+__all__ = ["main"]
+
+_METHOD = "/bench.Raw/Echo"
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+async def _raw_server(port: int) -> None:
+    async def echo(request: bytes, context: aio.ServicerContext[bytes, bytes]) -> bytes:
+        return request
+
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Raw",
+        {
+            "Echo": grpc.unary_unary_rpc_method_handler(
+                echo, request_deserializer=_identity, response_serializer=_identity
+            )
+        },
+    )
+    server = aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    print(json.dumps({"ready": True}), flush=True)
+    await asyncio.wait_for(server.wait_for_termination(), 3600)
+
+
+async def _client(args: argparse.Namespace) -> dict[str, Any]:
+    payload = b"x" * args.payload
+    latencies: list[float] = []
+    counted = [0, 0]
+    loop = asyncio.get_running_loop()
+    measure_from = loop.time() + args.warmup
+    stop_at = measure_from + args.seconds
+    raft = RaftClient([args.target], deadline_s=5.0)
+    channel = aio.insecure_channel(args.target)
+    echo = channel.unary_unary(
+        _METHOD, request_serializer=_identity, response_deserializer=_identity
+    )
+
+    async def one() -> None:
+        while True:
+            now = loop.time()
+            if now >= stop_at:
+                return
+            t0 = time.perf_counter()
+            try:
+                if args.mode == "raw":
+                    await echo(payload, timeout=5.0)
+                else:
+                    await raft.propose(payload)
+            except Exception:
+                counted[1] += 1
+                await asyncio.sleep(0.01)
+                continue
+            if now >= measure_from:
+                latencies.append((time.perf_counter() - t0) * 1000)
+                counted[0] += 1
+
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(one() for _ in range(args.concurrency))),
+            args.seconds + args.warmup + 30,
+        )
+    finally:
+        await raft.close()
+        await channel.close(None)
+    return summarise(latencies, counted[0], args.seconds, counted[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    srv = sub.add_parser("raw-server")
+    srv.add_argument("--port", type=int, required=True)
+    cli = sub.add_parser("client")
+    cli.add_argument("--target", required=True)
+    cli.add_argument("--mode", choices=("propose", "raw"), required=True)
+    cli.add_argument("--concurrency", type=int, default=1)
+    cli.add_argument("--seconds", type=float, default=2.0)
+    cli.add_argument("--warmup", type=float, default=0.3)
+    cli.add_argument("--payload", type=int, default=10)
+    args = parser.parse_args()
+    if args.command == "raw-server":
+        asyncio.run(_raw_server(args.port))
+    else:
+        print(json.dumps(asyncio.run(_client(args))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
