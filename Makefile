@@ -61,3 +61,15 @@ bench: setup
 bench-full: setup
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench --full
+
+.PHONY: chaos chaos-nightly
+
+# chaos: a real 3- and 5-node cluster under seeded faults (CI size, a few minutes at most);
+# the last line is "chaos: ops=N faults=M linearizable=yes lost=0 trace_violations=0".
+# Reproduce a run with: make chaos CHAOS_ARGS="--seed S"
+chaos: setup
+	$(BIN)/python -m properties.chaos --preset ci $(CHAOS_ARGS)
+
+# chaos-nightly: >= 100,000 operations and >= 1,000 faults per cluster size (hours).
+chaos-nightly: setup
+	$(BIN)/python -m properties.chaos --preset nightly $(CHAOS_ARGS)

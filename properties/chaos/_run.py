@@ -1,0 +1,252 @@
+"""One chaos run: cluster up, clients and faults together, then the three checks.
+
+After the faults stop every link is healed and every node restarted (all of
+them at once, so only durable state carries over); then each acknowledged
+write-once key is read back (``lost`` counts the missing or wrong ones) and
+every shared key is read once more, those reads joining the history. The
+whole history goes to the linearizability checker and every trace file to
+trace conformance (``properties.conformance.check_traces``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from impl import KVClient
+from properties.conformance import check_traces
+from properties.linearizability import CheckResult, Outcome, Verdict, check
+
+from ._faults import FaultKind, FaultRecord, Injector, schedule
+from ._procs import ChaosCluster
+from ._workload import Workload, WorkloadConfig
+
+__all__ = ["ChaosConfig", "RunReport", "run_chaos"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosConfig:
+    """ChaosConfig bounds one run: the first of ``duration_s`` and ``max_ops`` ends it."""
+
+    nodes: int = 3
+    seed: int = 1
+    duration_s: float = 60.0
+    max_ops: int = 1_000_000
+    max_faults: int = 40
+    mean_gap_s: float = 1.0
+    mean_fault_s: float = 1.0
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    snapshot_every: int = 2000
+    check_seconds: float = 60.0
+    conformance_jobs: int = 2
+    workdir: Path | None = None
+    keep: bool = False
+
+
+@dataclass
+class RunReport:
+    """RunReport: what one run did and what the checks found."""
+
+    nodes: int
+    seed: int
+    ops: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    fault_records: list[FaultRecord] = field(default_factory=list)
+    linearizability: CheckResult | None = None
+    acked_once: int = 0
+    lost: int = 0
+    lost_keys: list[str] = field(default_factory=list)
+    trace_violations: int = 0
+    trace_report: str = ""
+    trace_events: int = 0
+    impl_failures: list[str] = field(default_factory=list)
+    unavailability: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    workdir: str = ""
+
+    @property
+    def linearizable(self) -> str:
+        lin = self.linearizability
+        if lin is None:
+            return "unknown"
+        match lin.verdict:
+            case Verdict.LINEARIZABLE:
+                return "yes"
+            case Verdict.NOT_LINEARIZABLE:
+                return "no"
+            case Verdict.UNKNOWN:
+                return "unknown"
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.linearizable == "yes"
+            and self.lost == 0
+            and self.trace_violations == 0
+            and not self.impl_failures
+        )
+
+
+async def run_chaos(cfg: ChaosConfig, say: Callable[[str], None] = print) -> RunReport:
+    """run_chaos performs one bounded run and returns its report."""
+    started = time.monotonic()
+    own_dir = cfg.workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="raftwright-chaos-")) if own_dir else cfg.workdir
+    assert workdir is not None
+    workdir = workdir / f"n{cfg.nodes}-seed{cfg.seed}"
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    report = RunReport(cfg.nodes, cfg.seed, workdir=str(workdir))
+    cluster = ChaosCluster(
+        workdir, cfg.nodes, random.Random(cfg.seed), snapshot_every=cfg.snapshot_every
+    )
+    try:
+        await _exercise(cfg, cluster, report, say)
+    finally:
+        await cluster.close()
+    report.impl_failures.extend(cluster.unexpected_exits)
+    _check_traces(cfg, cluster, report, say)
+    report.seconds = time.monotonic() - started
+    if own_dir and report.ok and not cfg.keep:
+        shutil.rmtree(workdir.parent, ignore_errors=True)
+    return report
+
+
+async def _exercise(
+    cfg: ChaosConfig, cluster: ChaosCluster, report: RunReport, say: Callable[[str], None]
+) -> None:
+    await cluster.start_proxies()
+    cluster.start_all()
+    leader = await cluster.wait_for_leader(20)
+    say(f"[n={cfg.nodes} seed={cfg.seed}] cluster up, leader {leader}, workdir {cluster.workdir}")
+    workload = Workload(cluster.client_addresses, cfg.workload, cfg.seed, cfg.max_ops)
+    faults = schedule(
+        cfg.seed, cfg.max_faults, mean_gap_s=cfg.mean_gap_s, mean_duration_s=cfg.mean_fault_s
+    )
+    injector = Injector(cluster, faults, cfg.seed, say)
+    clients = asyncio.create_task(workload.run())
+    chaos = asyncio.create_task(injector.run())
+    t0 = time.monotonic()
+    next_progress = t0 + 5
+    while not workload.done and time.monotonic() - t0 < cfg.duration_s:
+        await asyncio.sleep(0.2)
+        if clients.done():
+            break
+        now = time.monotonic()
+        if now >= next_progress:
+            next_progress = now + 5
+            ops = workload.history.operations
+            unknown = sum(1 for o in ops if o.outcome is Outcome.UNKNOWN)
+            say(
+                f"[n={cfg.nodes}] t={now - t0:5.1f}s ops={len(ops)} unknown={unknown} "
+                f"faults={len(injector.records)}/{len(faults)}"
+            )
+    injector.stop.set()
+    await chaos
+    cluster.heal()
+    for node in cluster.ids:
+        cluster.resume(node)
+    workload.stop.set()
+    with contextlib.suppress(TimeoutError):  # wait_for cancels: in-flight ops become unknown
+        await asyncio.wait_for(clients, cfg.workload.op_deadline_s * 3)
+    report.fault_records = injector.records
+    report.faults.update(r.kind.value for r in injector.records)
+    for note in cluster.check_exits():
+        say(f"IMPL FAILURE: {note}")
+    # Unavailability after each fault that hit the leader: until the next acknowledged write.
+    for record in injector.records:
+        if record.hit_leader and record.kind is not FaultKind.LOSS:
+            first = workload.writes_ok_after(record.start)
+            if first is not None:
+                report.unavailability.append(first - record.start)
+    await _durability(cfg, cluster, workload, report, say)
+    ops = workload.history.operations
+    report.ops = len(ops)
+    report.outcomes.update(o.outcome.value for o in ops)
+    report.acked_once = len(workload.acked_once)
+    say(f"[n={cfg.nodes}] checking linearizability of {len(ops)} operations")
+    report.linearizability = check(ops, seconds=cfg.check_seconds)
+    say(report.linearizability.render())
+
+
+async def _durability(
+    cfg: ChaosConfig,
+    cluster: ChaosCluster,
+    workload: Workload,
+    report: RunReport,
+    say: Callable[[str], None],
+) -> None:
+    """_durability restarts every node, then reads back what was acknowledged."""
+    cluster.stop_all()
+    cluster.start_all()
+    leader = await cluster.wait_for_leader(30)
+    say(f"[n={cfg.nodes}] all nodes restarted, leader {leader}; reading back")
+    keys = sorted(workload.acked_once)
+    shared = [f"k{i}" for i in range(cfg.workload.keys)]
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for key in shared + keys:
+        queue.put_nowait(key)
+    lost: list[str] = []
+
+    async def reader(index: int) -> None:
+        async with KVClient(cluster.client_addresses, deadline_s=20.0) as client:
+            while not queue.empty():
+                key = queue.get_nowait()
+                op = await workload.get(client, 1000 + index, key)
+                if key in workload.acked_once and (
+                    op.outcome is not Outcome.OK or op.output != workload.acked_once[key]
+                ):
+                    lost.append(key)
+
+    await asyncio.gather(*(reader(i) for i in range(8)))
+    report.lost = len(lost)
+    report.lost_keys = lost[:20]
+    if lost:
+        say(f"[n={cfg.nodes}] LOST {len(lost)} acknowledged writes, e.g. {lost[:5]}")
+
+
+def _check_traces(
+    cfg: ChaosConfig, cluster: ChaosCluster, report: RunReport, say: Callable[[str], None]
+) -> None:
+    say(f"[n={cfg.nodes}] checking trace conformance in {cluster.trace_dir}")
+    result = check_traces([cluster.trace_dir], jobs=cfg.conformance_jobs)
+    report.trace_violations = len(result.divergences) + len(result.violations) + len(result.errors)
+    report.trace_events = result.events
+    report.trace_report = result.render()
+    lines = report.trace_report.splitlines()
+    say("\n".join(lines[:40] + (["..."] if len(lines) > 41 else []) + lines[-1:]))
+
+
+def summarise(reports: list[RunReport]) -> str:
+    """summarise renders the per-run figures (the final ``chaos:`` line is printed by the CLI)."""
+    lines = []
+    for r in reports:
+        unavail = (
+            f"max {max(r.unavailability):.2f}s median {statistics.median(r.unavailability):.2f}s"
+            if r.unavailability
+            else "n/a"
+        )
+        lin = r.linearizability
+        lines.append(
+            f"run n={r.nodes} seed={r.seed}: ops={r.ops} "
+            f"({', '.join(f'{k}={v}' for k, v in sorted(r.outcomes.items()))}), "
+            f"checked={lin.checked if lin else 0}, faults={sum(r.faults.values())} "
+            f"({', '.join(f'{k}={v}' for k, v in sorted(r.faults.items()))}), "
+            f"linearizable={r.linearizable}, acked write-once={r.acked_once} lost={r.lost}, "
+            f"trace events={r.trace_events} violations={r.trace_violations}, "
+            f"impl failures={len(r.impl_failures)}, unavailability after leader faults: "
+            f"{unavail}, {r.seconds:.0f}s"
+        )
+        lines.extend(f"  impl failure: {f}" for f in r.impl_failures)
+    return "\n".join(lines)

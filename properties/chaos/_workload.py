@@ -1,0 +1,139 @@
+"""Concurrent KV clients that record every operation for the linearizability check.
+
+Each client is one ``KVClient`` in its own asyncio task (a KVClient sends its
+writes one at a time, so concurrency comes from several clients). Operations
+go to a few shared keys (contention: what linearizability is about) and to
+write-once keys ``d-<client>-<n>`` that nobody overwrites, so durability can
+be checked directly: every acknowledged write-once key must be readable after
+the whole cluster restarts.
+
+Outcomes: an answer is OK; ``NoLeaderError`` (the client's deadline passed)
+or any other client error is UNKNOWN, since an earlier attempt may have been
+committed; nothing is classified FAILED, because the client cannot tell a
+refused write from a lost answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+
+from impl import ClientError, KVClient
+from properties.linearizability import History, Operation, OpKind, Outcome
+
+__all__ = ["Workload", "WorkloadConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadConfig:
+    """WorkloadConfig: client count, key space, the op mix and per-op deadline."""
+
+    clients: int = 6
+    keys: int = 6
+    write_once_share: float = 0.15
+    put_share: float = 0.45
+    delete_share: float = 0.1
+    op_deadline_s: float = 3.0
+    rpc_timeout_s: float = 1.0
+
+
+@dataclass
+class Workload:
+    """Workload runs the clients until ``stop`` is set or ``max_ops`` were issued."""
+
+    addresses: list[str]
+    config: WorkloadConfig
+    seed: int
+    max_ops: int
+    history: History = field(default_factory=History)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    acked_once: dict[str, bytes] = field(default_factory=dict)
+    issued: int = 0
+    errors: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.stop.is_set() or self.issued >= self.max_ops
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._client(i) for i in range(self.config.clients)))
+
+    async def _client(self, index: int) -> None:
+        cfg = self.config
+        rng = random.Random(self.seed * 7919 + index)
+        async with KVClient(
+            self.addresses, deadline_s=cfg.op_deadline_s, rpc_timeout_s=cfg.rpc_timeout_s
+        ) as client:
+            n = 0
+            while not self.done:
+                self.issued += 1
+                n += 1
+                r = rng.random()
+                if r < cfg.write_once_share:
+                    key = f"d-{index}-{n}"
+                    value = f"{index}:{n}".encode()
+                    if await self._put(client, index, key, value):
+                        self.acked_once[key] = value
+                    continue
+                key = f"k{rng.randrange(cfg.keys)}"
+                r = rng.random()
+                if r < cfg.put_share:
+                    await self._put(client, index, key, f"{index}:{n}".encode())
+                elif r < cfg.put_share + cfg.delete_share:
+                    await self._delete(client, index, key)
+                else:
+                    await self.get(client, index, key)
+
+    async def _put(self, client: KVClient, index: int, key: str, value: bytes) -> bool:
+        pending = self.history.begin(index, OpKind.PUT, key, value)
+        try:
+            await client.put(key, value)
+        except ClientError:
+            self.errors += 1
+            pending.unknown()
+            return False
+        except asyncio.CancelledError:
+            pending.unknown()
+            raise
+        pending.ok()
+        return True
+
+    async def _delete(self, client: KVClient, index: int, key: str) -> None:
+        pending = self.history.begin(index, OpKind.DELETE, key)
+        try:
+            existed = await client.delete(key)
+        except ClientError:
+            self.errors += 1
+            pending.unknown()
+            return
+        except asyncio.CancelledError:
+            pending.unknown()
+            raise
+        pending.ok(existed)
+
+    async def get(self, client: KVClient, index: int, key: str) -> Operation:
+        """get reads key and records it (also used for the final reads after the run)."""
+        pending = self.history.begin(index, OpKind.GET, key)
+        try:
+            value = await client.get(key)
+        except ClientError:
+            self.errors += 1
+            return pending.unknown()
+        except asyncio.CancelledError:
+            pending.unknown()
+            raise
+        return pending.ok(value)
+
+    def writes_ok_after(self, instant: float) -> float | None:
+        """writes_ok_after: completion time of the first acknowledged write after ``instant``."""
+        best: float | None = None
+        for op in self.history.operations:
+            if (
+                op.outcome is Outcome.OK
+                and op.kind is not OpKind.GET
+                and op.complete > instant
+                and (best is None or op.complete < best)
+            ):
+                best = op.complete
+        return best
