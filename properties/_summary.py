@@ -75,6 +75,22 @@ def _mutants() -> Row:
     )
 
 
+def _smt() -> list[Row]:
+    from properties.smt import run_all as run_smt
+
+    return [
+        Row(
+            f"z3 {row.check}",
+            row.what,
+            row.size,
+            row.result.seconds,
+            row.result.ok,
+            row.result.counterexample or "",
+        )
+        for row in run_smt()
+    ]
+
+
 def _conformance() -> Row:
     from properties.conformance import check_traces
 
@@ -89,9 +105,10 @@ def _conformance() -> Row:
     )
 
 
-ENGINES: dict[str, Callable[[], Row]] = {
+ENGINES: dict[str, Callable[[], Row | list[Row]]] = {
     "hypothesis": _stateful,
     "explorer": _explore,
+    "smt": _smt,
     "conformance": _conformance,
     "mutants": _mutants,
 }
@@ -116,14 +133,14 @@ def format_rows(rows: Sequence[Row]) -> str:
 def run_all(engines: Sequence[str] | None = None) -> int:
     """run_all runs the chosen engines (all by default), prints the table, returns the exit code."""
     chosen = list(engines or ENGINES)
-    rows = []
+    rows: list[Row] = []
     for name in chosen:
         print(f"== {name} ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
         try:
-            row = ENGINES[name]()
+            produced = ENGINES[name]()
         except Exception as error:  # an engine that crashes is a failed row, not a traceback
-            row = Row(
+            produced = Row(
                 name,
                 "(engine crashed)",
                 "-",
@@ -131,19 +148,16 @@ def run_all(engines: Sequence[str] | None = None) -> int:
                 False,
                 f"{type(error).__name__}: {error}",
             )
-        rows.append(row)
-        print(
-            f"== {name}: {'ok' if row.ok else 'FAIL'} in {row.seconds:.1f} s",
-            file=sys.stderr,
-            flush=True,
-        )
+        new_rows = produced if isinstance(produced, list) else [produced]
+        rows.extend(new_rows)
+        verdict = "ok" if all(row.ok for row in new_rows) else "FAIL"
+        elapsed = time.perf_counter() - started
+        print(f"== {name}: {verdict} in {elapsed:.1f} s", file=sys.stderr, flush=True)
     for row in rows:
         if not row.ok and row.detail:
             print(f"\n{row.engine} failed:\n{row.detail}\n")
     print(format_rows(rows))
     failed = [row.engine for row in rows if not row.ok]
-    print(
-        f"check: {len(rows) - len(failed)} of {len(rows)} engines passed"
-        + (f"; failed: {', '.join(failed)}" if failed else "")
-    )
+    tail = f"; failed: {', '.join(failed)}" if failed else ""
+    print(f"check: {len(rows) - len(failed)} of {len(rows)} checks passed{tail}")
     return 1 if failed else 0
