@@ -139,7 +139,18 @@ class Cluster:
             "seconds": seconds,
             "warmup": warmup,
         }
-        return self.leader_worker().call(req, seconds + warmup + 60)
+        leader = self.wait_leader(30)
+        before = {n: s["cpu_s"] for n, s in self.statuses().items()}
+        result = self.workers[leader].call(req, seconds + warmup + 60)
+        after = {n: s["cpu_s"] for n, s in self.statuses().items()}
+        # CPU per committed op (warm-up included on both sides), whatever else the machine runs.
+        ops = max(1, result["ops_all"])
+        followers = [n for n in after if n != leader and n in before]
+        result["leader_cpu_us_per_op"] = round((after[leader] - before[leader]) / ops * 1e6, 1)
+        result["follower_cpu_us_per_op"] = round(
+            sum(after[n] - before[n] for n in followers) / max(1, len(followers)) / ops * 1e6, 1
+        )
+        return result
 
     def failover_once(self) -> float:
         """failover_once kills the leader; ms until a survivor's first committed write."""

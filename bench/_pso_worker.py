@@ -47,7 +47,7 @@ def _load(obj: BenchObj, req: dict[str, Any]) -> dict[str, Any]:
     slots = threading.Semaphore(concurrency)
     lock = threading.Lock()
     latencies: list[float] = []
-    counted = [0, 0]
+    counted = [0, 0, 0]  # ops measured, errors, ops including warm-up
     start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + seconds
@@ -59,6 +59,7 @@ def _load(obj: BenchObj, req: dict[str, Any]) -> dict[str, Any]:
             t1 = time.perf_counter()
             with lock:
                 if error == FAIL_REASON.SUCCESS:
+                    counted[2] += 1
                     if t0 >= measure_from:
                         latencies.append((t1 - t0) * 1000)
                         counted[0] += 1
@@ -78,7 +79,10 @@ def _load(obj: BenchObj, req: dict[str, Any]) -> dict[str, Any]:
     for _ in range(concurrency):
         slots.acquire(timeout=5)
     with lock:
-        return summarise(list(latencies), counted[0], seconds, counted[1])
+        return {
+            **summarise(list(latencies), counted[0], seconds, counted[1]),
+            "ops_all": counted[2],
+        }
 
 
 def _probe(obj: BenchObj, req: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +120,7 @@ def _status(obj: BenchObj) -> dict[str, Any]:
         "leader": leader.address if leader is not None else None,
         "commit": st["commit_idx"],
         "applied": st["last_applied"],
+        "cpu_s": time.process_time(),
     }
 
 

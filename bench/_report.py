@@ -140,6 +140,9 @@ def _markdown(
         f"- Command: `{command}` ({f['mode']} mode), started {f['started_utc']} UTC, {f['wall_s']:.0f} s wall.",
         f"- Machine: {f['machine_cores']} cores ({f['machine_cpu_model'] or 'unknown CPU'}),"
         f" {f['machine_memory_gib']} GiB, Python {f['machine_python']}, {f['machine_platform']}.",
+        f"- Disk where the stores live: fsync {f['disk_start_fsync_ms']} ms and a SQLite WAL"
+        f" synchronous=FULL commit {f['disk_start_sqlite_commit_ms']} ms at start;"
+        f" {f['disk_end_fsync_ms']} ms and {f['disk_end_sqlite_commit_ms']} ms at end.",
         f"- Load average (1, 5, 15 min) at start {f['load_avg_start']}, at end {f['load_avg_end']}."
         " The machine is shared with other work, so figures move between runs; compare the",
         "  systems within one run, not across runs.",
@@ -184,6 +187,27 @@ def _markdown(
             r1 = f[f"rw_fsync_c{conc}_p{payload}_ops_per_s"] / pso if pso else 0.0
             r2 = f[f"rw_nofsync_c{conc}_p{payload}_ops_per_s"] / pso if pso else 0.0
             lines.append(f"| {payload} B | {conc} | {' | '.join(cells)} | {r1:.2f}x | {r2:.2f}x |")
+    lines += [
+        "",
+        "CPU time per committed write (µs, process CPU of the leader and the mean follower,",
+        "warm-up included) is a figure the shared machine's load does not inflate the way it",
+        "inflates wall-clock rates; failed proposals (leadership changes during the run) are",
+        "counted, not timed.",
+        "",
+        "| payload | in flight | raftwright fsync on: leader, follower µs/op | fsync off | PySyncObj | failed proposals (fsync on / off / PySyncObj) |",
+        "| ---: | ---: | --- | --- | --- | --- |",
+    ]
+    for payload in PAYLOADS:
+        for conc in CONCURRENCY:
+            cells = []
+            errs = []
+            for prefix, _ in _SYSTEMS:
+                k = f"{prefix}_c{conc}_p{payload}"
+                cells.append(
+                    f"{_fmt(f[k + '_leader_cpu_us_per_op'])}, {_fmt(f[k + '_follower_cpu_us_per_op'])}"
+                )
+                errs.append(str(f[k + "_errors"]))
+            lines.append(f"| {payload} B | {conc} | {' | '.join(cells)} | {' / '.join(errs)} |")
     lines += [
         "",
         f"![throughput against concurrency](bench/plots/{plots[0]})",

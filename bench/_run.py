@@ -74,6 +74,37 @@ def machine() -> dict[str, Any]:
     }
 
 
+def disk_probe(directory: Path, count: int = 200) -> dict[str, float]:
+    """disk_probe times fsync and a SQLite WAL synchronous=FULL commit where the stores live."""
+    import sqlite3
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "probe.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        t0 = time.perf_counter()
+        for _ in range(count):
+            os.write(fd, b"x")
+            os.fsync(fd)
+        fsync_ms = (time.perf_counter() - t0) / count * 1000
+    finally:
+        os.close(fd)
+    conn = sqlite3.connect(directory / "probe.sqlite3", isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE IF NOT EXISTS t(v BLOB)")
+        t0 = time.perf_counter()
+        for _ in range(count):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t VALUES (?)", (b"x" * 10,))
+            conn.execute("COMMIT")
+        commit_ms = (time.perf_counter() - t0) / count * 1000
+    finally:
+        conn.close()
+    return {"fsync_ms": round(fsync_ms, 3), "sqlite_commit_ms": round(commit_ms, 3)}
+
+
 def _cell(prefix: str, conc: int, payload: int) -> str:
     return f"{prefix}_c{conc}_p{payload}"
 
@@ -91,6 +122,9 @@ def _write_matrix(
             figures[f"{key}_ops_per_s"] = round(res["ops_per_s"], 1)
             figures[f"{key}_p50_ms"] = round(res["p50_ms"], 3)
             figures[f"{key}_p99_ms"] = round(res["p99_ms"], 3)
+            figures[f"{key}_errors"] = res["errors"]
+            figures[f"{key}_leader_cpu_us_per_op"] = res["leader_cpu_us_per_op"]
+            figures[f"{key}_follower_cpu_us_per_op"] = res["follower_cpu_us_per_op"]
             _log(
                 f"{key}: {res['ops_per_s']:.0f} ops/s,"
                 f" p50 {res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms"
@@ -186,8 +220,10 @@ def run(mode: Mode) -> tuple[dict[str, Any], dict[str, Any]]:
     figures["started_utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started))
     work = Path(tempfile.mkdtemp(prefix="raftwright-bench-"))
     try:
+        figures.update({f"disk_start_{k}": v for k, v in disk_probe(work / "probe").items()})
         with _deadline(mode.budget_s):
             _sections(mode, work, figures, detail)
+        figures.update({f"disk_end_{k}": v for k, v in disk_probe(work / "probe").items()})
     finally:
         kill_all()
         shutil.rmtree(work, ignore_errors=True)
@@ -241,7 +277,7 @@ def _sections(mode: Mode, work: Path, figures: dict[str, Any], detail: dict[str,
     store = work / "recovery" / "a"
     figures["recovery_build_s"] = round(build(store, mode.recovery_entries), 2)
     restart = Worker(
-        "bench._recovery",
+        "bench._restart",
         ["restart", "--data-dir", str(store), "--entries", str(mode.recovery_entries)],
         name="recovery",
     )

@@ -21,38 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._statemachine import BenchStateMachine
 from bench._stats import summarise
 from impl import Node, NodeConfig, NodeError
 
-__all__ = ["BenchStateMachine", "main"]
-
-
-class BenchStateMachine:
-    """BenchStateMachine counts applied commands: the cheapest honest state machine.
-
-    It mirrors the PySyncObj side (a replicated method that stores its argument), so the
-    figures compare the consensus layers, not the applications.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.last = b""
-
-    def apply(self, command: bytes) -> bytes:
-        self.count += 1
-        self.last = command
-        return b""
-
-    def query(self, query: bytes) -> bytes:
-        return str(self.count).encode()
-
-    def snapshot(self) -> bytes:
-        return json.dumps({"count": self.count, "last": self.last.hex()}).encode()
-
-    def restore(self, data: bytes) -> None:
-        state = json.loads(data)
-        self.count = int(state["count"])
-        self.last = bytes.fromhex(state["last"])
+__all__ = ["main"]
 
 
 async def _load(node: Node, req: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +35,9 @@ async def _load(node: Node, req: dict[str, Any]) -> dict[str, Any]:
     warmup = float(req.get("warmup", 0.3))
     reads = req.get("kind") == "read"
     latencies: list[float] = []
-    counted = [0, 0]  # ops, errors
+    error_kinds: dict[str, int] = {}
+    term_before = node.term
+    counted = [0, 0, 0]  # ops measured, errors, ops including warm-up
     loop = asyncio.get_running_loop()
     start = loop.time()
     measure_from = start + warmup
@@ -80,10 +55,12 @@ async def _load(node: Node, req: dict[str, Any]) -> dict[str, Any]:
                     await node.read(b"")
                 else:
                     await node.propose(payload)
-            except NodeError:
+            except NodeError as exc:
                 counted[1] += 1
+                error_kinds[type(exc).__name__] = error_kinds.get(type(exc).__name__, 0) + 1
                 await asyncio.sleep(0.01)
                 continue
+            counted[2] += 1
             if now >= measure_from:
                 latencies.append((clock() - t0) * 1000)
                 counted[0] += 1
@@ -91,7 +68,12 @@ async def _load(node: Node, req: dict[str, Any]) -> dict[str, Any]:
     await asyncio.wait_for(
         asyncio.gather(*(one_client() for _ in range(concurrency))), seconds + warmup + 30
     )
-    return summarise(latencies, counted[0], seconds, counted[1])
+    return {
+        **summarise(latencies, counted[0], seconds, counted[1]),
+        "ops_all": counted[2],
+        "error_kinds": error_kinds,
+        "term_changed": node.term != term_before,
+    }
 
 
 async def _probe(node: Node, req: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +104,7 @@ def _status(node: Node) -> dict[str, Any]:
         "commit": st.commit_index,
         "applied": st.applied_index,
         "port": node.port,
+        "cpu_s": time.process_time(),
     }
 
 
