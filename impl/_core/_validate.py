@@ -38,10 +38,17 @@ _MESSAGE_TYPES = (
 )
 
 
+# Terms and indexes travel as uint64 but are stored as SQLite's signed 64-bit INTEGER: a
+# larger value would be accepted here and then crash the node when it is persisted.
+_MAX_COUNT = (1 << 63) - 1
+
+
 def _count(name: str, value: object) -> int:
-    """_count checks that ``value`` is a non-negative int (bools are not counts)."""
+    """_count checks that ``value`` is an int in [0, 2**63) (bools are not counts)."""
     if type(value) is not int or value < 0:
         raise MalformedMessage(f"{name} must be a non-negative integer, got {value!r}")
+    if value > _MAX_COUNT:
+        raise MalformedMessage(f"{name} {value} exceeds the 63-bit range storage can hold")
     return value
 
 
@@ -67,7 +74,7 @@ def _entries(msg: AppendRequest) -> None:
     for e in entries:
         if type(e) is not Entry:
             raise MalformedMessage(f"entries must hold Entry records, got {type(e).__name__}")
-        if e.index != expected:
+        if type(e.index) is not int or e.index > _MAX_COUNT or e.index != expected:
             raise MalformedMessage(
                 f"entries not contiguous: expected index {expected}, got {e.index}"
             )
