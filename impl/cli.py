@@ -67,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="all voters; this node may be listed or left out (then --listen is its address)",
     )
     node.add_argument("--data-dir", required=True, type=Path, help="where the log is stored")
-    node.add_argument("--trace-dir", type=Path, default=None, help="reserved: trace output")
+    node.add_argument(
+        "--trace-dir",
+        type=Path,
+        default=None,
+        help="record every core step to DIR/node-<id>.ndjson (docs/trace-format.md)",
+    )
     node.add_argument("--cluster-id", default=DEFAULT_CLUSTER_ID, help="cluster identity")
     node.add_argument(
         "--election-timeout-ms", type=_timeouts, default=(200, 400), metavar="LOW,HIGH"
