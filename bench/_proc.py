@@ -59,7 +59,7 @@ class Worker:
         self.module = module
         self.args = list(args)
         env = dict(os.environ)
-        env["PYTHONPATH"] = str(ROOT)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *self.args],
             stdin=subprocess.PIPE,

@@ -27,6 +27,8 @@ from impl import Node, NodeConfig, NodeError
 
 __all__ = ["main"]
 
+_OP_TIMEOUT_S = 5.0
+
 
 async def _load(node: Node, req: dict[str, Any]) -> dict[str, Any]:
     concurrency = int(req["concurrency"])
@@ -51,11 +53,12 @@ async def _load(node: Node, req: dict[str, Any]) -> dict[str, Any]:
             if now >= stop_at:
                 return
             try:
+                # Bounded: a proposal that neither commits nor fails must not hang the run.
                 if reads:
-                    await node.read(b"")
+                    await asyncio.wait_for(node.read(b""), _OP_TIMEOUT_S)
                 else:
-                    await node.propose(payload)
-            except NodeError as exc:
+                    await asyncio.wait_for(node.propose(payload), _OP_TIMEOUT_S)
+            except (NodeError, TimeoutError) as exc:
                 counted[1] += 1
                 error_kinds[type(exc).__name__] = error_kinds.get(type(exc).__name__, 0) + 1
                 await asyncio.sleep(0.01)
