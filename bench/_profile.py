@@ -1,0 +1,132 @@
+"""Profiles behind the analysis in BENCHMARKS.md (run by hand; not part of ``make bench``).
+
+- ``python -m bench._profile node --concurrency 16 --payload 10 [--no-fsync]``: a 3-process
+  raftwright cluster under embedded load while py-spy samples the leader and one follower;
+  prints CPU per committed op and the hottest frames (own time, then inclusive).
+- ``python -m bench._profile checkers``: cProfile of the conformance checker (sans-IO
+  trace) and of the explorer (``ci`` preset, depth 9, one worker); prints the top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import cProfile
+import dataclasses
+import io
+import json
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench._cluster import Cluster
+from bench._proc import kill_all
+
+__all__ = ["main", "top_frames"]
+
+
+def top_frames(raw_file: Path, count: int) -> str:
+    """top_frames summarises a py-spy ``--format raw`` file (collapsed stacks)."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw_file.read_text().splitlines():
+        stack, _, n_text = line.rpartition(" ")
+        if not stack or not n_text.isdigit():
+            continue
+        n = int(n_text)
+        total += n
+        frames = stack.split(";")
+        own[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    out = [f"{total} samples; own time:"]
+    out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(count)]
+    out.append("inclusive:")
+    out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in inclusive.most_common(count * 2)]
+    return "\n".join(out)
+
+
+def _node(args: argparse.Namespace) -> None:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    work = Path(tempfile.mkdtemp(prefix="raftwright-profile-"))
+    try:
+        with Cluster("raftwright", work / "c", fsync=not args.no_fsync) as cluster:
+            leader = cluster.wait_leader(30)
+            follower = next(n for n in cluster.workers if n != leader)
+            cluster.load(
+                kind="write", concurrency=args.concurrency, payload=args.payload, seconds=1
+            )
+            spies = []
+            for role, node in (("leader", leader), ("follower", follower)):
+                out = work / f"{role}.txt"
+                cmd = [spy, "record", "-p", str(cluster.workers[node].pid), "-d"]
+                cmd += [str(int(args.seconds)), "-r", "200", "-f", "raw", "-o", str(out)]
+                cmd.append("--nonblocking")
+                spies.append((role, out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL)))
+            res = cluster.load(
+                kind="write",
+                concurrency=args.concurrency,
+                payload=args.payload,
+                seconds=args.seconds - 1,
+            )
+            res.pop("sample_ms")
+            print(json.dumps(res))
+            for role, out, proc in spies:
+                proc.wait(60)
+                print(f"--- {role}")
+                print(top_frames(out, args.top))
+    finally:
+        kill_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _stats(profile: cProfile.Profile, count: int) -> str:
+    buf = io.StringIO()
+    stats = pstats.Stats(profile, stream=buf)
+    stats.sort_stats("tottime").print_stats(count)
+    stats.sort_stats("cumtime").print_stats(count)
+    return buf.getvalue()
+
+
+def _checkers(args: argparse.Namespace) -> None:
+    from properties.conformance import check_traces
+    from properties.explore import config_by_name, explore
+    from tests.conformance.bench import record
+
+    with tempfile.TemporaryDirectory() as tmp:
+        record(Path(tmp), 800)
+        prof = cProfile.Profile()
+        result = prof.runcall(check_traces, [tmp])
+        print(result.render().splitlines()[-1])
+        print(_stats(prof, args.top))
+    config = dataclasses.replace(config_by_name("ci"), max_depth=9, workers=1)
+    prof = cProfile.Profile()
+    explored = prof.runcall(explore, config)
+    print(explored.summary())
+    print(_stats(prof, args.top))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench._profile", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    node = sub.add_parser("node")
+    node.add_argument("--concurrency", type=int, default=16)
+    node.add_argument("--payload", type=int, default=10)
+    node.add_argument("--seconds", type=float, default=8.0)
+    node.add_argument("--no-fsync", action="store_true")
+    node.add_argument("--top", type=int, default=15)
+    checkers = sub.add_parser("checkers")
+    checkers.add_argument("--top", type=int, default=20)
+    args = parser.parse_args()
+    if args.command == "node":
+        _node(args)
+    else:
+        _checkers(args)
+
+
+if __name__ == "__main__":
+    main()
