@@ -54,12 +54,12 @@ conformance: setup
 # bench: raftwright against PySyncObj (from PyPI) on 3 loopback processes; quick mode.
 # Writes bench/results.json, bench/plots/*.png and BENCHMARKS.md.
 bench: setup
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -c 'import pysyncobj, matplotlib' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
 # bench-full: the same with longer runs, 20 failovers and a 1,000,000-entry recovery.
 bench-full: setup
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -c 'import pysyncobj, matplotlib' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench --full
 
 .PHONY: chaos chaos-nightly
