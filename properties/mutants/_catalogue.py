@@ -143,7 +143,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         covers="figure8",
         replacements=(_r("spec._commit", "advance_commit", logbugs.advance_commit_by_counting),),
         witness=w.figure8_witness,
-        budget=Budget(explorer={"max_term": 3}, z3_examples=1500),
+        budget=Budget(explorer={"max_term": 3}, z3_examples=500),
     ),
     Mutant(
         name="quorum-even-off-by-one",
@@ -178,7 +178,7 @@ CATALOGUE: tuple[Mutant, ...] = (
         covers="truncate-matching",
         replacements=(_r("spec._replication", "_merge", logbugs.merge_truncates_after_prev),),
         witness=w.truncate_witness,
-        budget=Budget(explorer={"max_requests": 2, "max_messages": 4}, z3_examples=1500),
+        budget=Budget(explorer={"max_requests": 2, "max_messages": 4}, z3_examples=500),
     ),
     Mutant(
         name="commit-moves-backwards",
@@ -193,7 +193,7 @@ CATALOGUE: tuple[Mutant, ...] = (
             ),
         ),
         witness=w.commit_backwards_witness,
-        budget=Budget(explorer={"max_duplicates": 1}, z3_examples=1500),
+        budget=Budget(explorer={"max_duplicates": 1}, z3_examples=500),
     ),
     Mutant(
         name="candidate-vote-unrecorded",
@@ -222,7 +222,7 @@ CATALOGUE: tuple[Mutant, ...] = (
             _r("spec._election", "become_leader", logbugs.become_leader_without_sentinel),
         ),
         witness=w.sentinel_witness,
-        budget=Budget(explorer={"max_reads": 1}, z3_examples=1000),
+        budget=Budget(explorer={"max_reads": 1}, z3_examples=500),
     ),
     Mutant(
         name="read-without-quorum",

@@ -38,7 +38,9 @@ __all__ = [
 BASELINE = "baseline"
 """BASELINE names the sanity row: the unmutated spec."""
 
-_PER_MUTANT_TIMEOUT = 240.0
+_PER_MUTANT_TIMEOUT = 480.0
+_BASELINE_TIMEOUT = 900.0
+"""Guards against a hung engine, generous because other work may share the two cores."""
 _BASELINE_EXPLORER_STATES = 4000
 
 
@@ -257,7 +259,11 @@ def run_catalogue(
         mutant_by_name(name)  # fail fast on a typo
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         # The baseline is the longest row; start it first so it overlaps the mutants.
-        sanity = pool.submit(_in_subprocess, BASELINE, quick, timeout) if baseline else None
+        sanity = (
+            pool.submit(_in_subprocess, BASELINE, quick, max(timeout, _BASELINE_TIMEOUT))
+            if baseline
+            else None
+        )
         rows = list(pool.map(lambda name: _in_subprocess(name, quick, timeout), chosen))
     base = sanity.result() if sanity is not None else _failed(BASELINE, "not run", 0.0)
     return CatalogueResult(

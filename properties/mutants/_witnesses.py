@@ -102,7 +102,8 @@ def prevote_term_witness(run: Run) -> None:
 
 
 def figure8_witness(run: Run) -> None:
-    """Figure 8 on three nodes: a term-1 entry replicated to a majority in term 3."""
+    """Figure 8 on three nodes: a term-1 entry replicated to a majority in term 3, then a
+    leader of term 4 without it (section 5.4.2)."""
     run.elect(0, (1,))
     run.propose(0, b"a")  # node 0: [1]
     run.elect(1, (2,))
@@ -110,6 +111,9 @@ def figure8_witness(run: Run) -> None:
     run.deliver("vote", 1, 0)  # node 0 hears of term 2 (and refuses the vote)
     run.elect(0, (2,))  # node 0 leads term 3: [1, 3(no-op)]
     run.replicate(0, 2, prev=0, count=1)  # [1] is now on a majority; it must not commit
+    run.deliver("vote", 0, 1)  # node 1 hears of term 3
+    run.check_quorum(2)
+    run.elect(1, (2,))  # node 1 ([2] beats [1]) leads term 4 and would overwrite index 1
 
 
 def quorum_even_witness(run: Run) -> None:
