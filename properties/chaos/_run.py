@@ -35,7 +35,7 @@ __all__ = ["ChaosConfig", "RunReport", "run_chaos"]
 
 @dataclass(frozen=True, slots=True)
 class ChaosConfig:
-    """ChaosConfig bounds one run: the first of ``duration_s`` and ``max_ops`` ends it."""
+    """ChaosConfig bounds one run: ``duration_s``, or ``max_ops`` plus all ``max_faults``."""
 
     nodes: int = 3
     seed: int = 1
@@ -130,7 +130,7 @@ async def _exercise(
     cluster.start_all()
     leader = await cluster.wait_for_leader(20)
     say(f"[n={cfg.nodes} seed={cfg.seed}] cluster up, leader {leader}, workdir {cluster.workdir}")
-    workload = Workload(cluster.client_addresses, cfg.workload, cfg.seed, cfg.max_ops)
+    workload = Workload(cluster.client_addresses, cfg.workload, cfg.seed)
     faults = schedule(
         cfg.seed, cfg.max_faults, mean_gap_s=cfg.mean_gap_s, mean_duration_s=cfg.mean_fault_s
     )
@@ -139,9 +139,11 @@ async def _exercise(
     chaos = asyncio.create_task(injector.run())
     t0 = time.monotonic()
     next_progress = t0 + 5
-    while not workload.done and time.monotonic() - t0 < cfg.duration_s:
+    # The run ends at the duration, or once both the operation target is met and the
+    # whole fault schedule has run (so the nightly size reaches both of its counts).
+    while time.monotonic() - t0 < cfg.duration_s:
         await asyncio.sleep(0.2)
-        if clients.done():
+        if clients.done() or (len(workload.history) >= cfg.max_ops and chaos.done()):
             break
         now = time.monotonic()
         if now >= next_progress:

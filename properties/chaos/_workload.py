@@ -40,12 +40,11 @@ class WorkloadConfig:
 
 @dataclass
 class Workload:
-    """Workload runs the clients until ``stop`` is set or ``max_ops`` were issued."""
+    """Workload runs the clients until ``stop`` is set."""
 
     addresses: list[str]
     config: WorkloadConfig
     seed: int
-    max_ops: int
     history: History = field(default_factory=History)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     acked_once: dict[str, bytes] = field(default_factory=dict)
@@ -54,7 +53,7 @@ class Workload:
 
     @property
     def done(self) -> bool:
-        return self.stop.is_set() or self.issued >= self.max_ops
+        return self.stop.is_set()
 
     async def run(self) -> None:
         await asyncio.gather(*(self._client(i) for i in range(self.config.clients)))
