@@ -48,6 +48,7 @@ def _load(obj: BenchObj, req: dict[str, Any]) -> dict[str, Any]:
     lock = threading.Lock()
     latencies: list[float] = []
     counted = [0, 0, 0]  # ops measured, errors, ops including warm-up
+    term_before = obj.raftCurrentTerm
     start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + seconds
@@ -82,6 +83,7 @@ def _load(obj: BenchObj, req: dict[str, Any]) -> dict[str, Any]:
         return {
             **summarise(list(latencies), counted[0], seconds, counted[1]),
             "ops_all": counted[2],
+            "term_changed": obj.raftCurrentTerm != term_before,
         }
 
 

@@ -180,14 +180,22 @@ def _markdown(
             cells = []
             for prefix, _ in _SYSTEMS:
                 k = f"{prefix}_c{conc}_p{payload}"
-                cells.append(
-                    f"{_fmt(f[k + '_ops_per_s'])}, {f[k + '_p50_ms']:.2f}, {f[k + '_p99_ms']:.2f}"
-                )
+                mark = " †" if f.get(k + "_leader_changed") else ""
+                if f[k + "_ops_per_s"] > 0:
+                    cells.append(
+                        f"{_fmt(f[k + '_ops_per_s'])}, {f[k + '_p50_ms']:.2f}, {f[k + '_p99_ms']:.2f}{mark}"
+                    )
+                else:
+                    cells.append(f"0, -, -{mark}")
             pso = f[f"pso_c{conc}_p{payload}_ops_per_s"]
             r1 = f[f"rw_fsync_c{conc}_p{payload}_ops_per_s"] / pso if pso else 0.0
             r2 = f[f"rw_nofsync_c{conc}_p{payload}_ops_per_s"] / pso if pso else 0.0
             lines.append(f"| {payload} B | {conc} | {' | '.join(cells)} | {r1:.2f}x | {r2:.2f}x |")
     lines += [
+        "",
+        "† the leader's term changed during the cell (an election under load: see the analysis",
+        "below); proposals that failed or outlived the bench's 5 s bound per proposal are",
+        "counted in the next table, not timed.",
         "",
         "CPU time per committed write (µs, process CPU of the leader and the mean follower,",
         "warm-up included) is a figure the shared machine's load does not inflate the way it",
