@@ -1,6 +1,7 @@
 """Profiles behind the analysis in BENCHMARKS.md (run by hand; not part of ``make bench``).
 
-- ``python -m bench._profile node --concurrency 16 --payload 10 [--no-fsync]``: a 3-process
+- ``python -m bench._profile node --concurrency 16 --payload 10 [--no-fsync] [--kind read]``:
+  a 3-process
   raftwright cluster under embedded load while py-spy samples the leader and one follower;
   prints CPU per committed op and the hottest frames (own time, then inclusive).
 - ``python -m bench._profile checkers``: cProfile of the conformance checker (sans-IO
@@ -68,7 +69,7 @@ def _node(args: argparse.Namespace) -> None:
                 cmd.append("--nonblocking")
                 spies.append((role, out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL)))
             res = cluster.load(
-                kind="write",
+                kind=args.kind,
                 concurrency=args.concurrency,
                 payload=args.payload,
                 seconds=args.seconds - 1,
@@ -118,6 +119,7 @@ def main() -> None:
     node.add_argument("--payload", type=int, default=10)
     node.add_argument("--seconds", type=float, default=8.0)
     node.add_argument("--no-fsync", action="store_true")
+    node.add_argument("--kind", choices=("write", "read"), default="write")
     node.add_argument("--top", type=int, default=15)
     checkers = sub.add_parser("checkers")
     checkers.add_argument("--top", type=int, default=20)

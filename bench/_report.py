@@ -194,8 +194,8 @@ def _markdown(
     lines += [
         "",
         "† the leader's term changed during the cell (an election under load: see the analysis",
-        "below); proposals that failed or outlived the bench's 5 s bound per proposal are",
-        "counted in the next table, not timed.",
+        "below). Proposals that failed, or were still pending 5 s after the window closed",
+        "(`hung`: neither committed nor failed by the node), are counted in the next table.",
         "",
         "CPU time per committed write (µs, process CPU of the leader and the mean follower,",
         "warm-up included) is a figure the shared machine's load does not inflate the way it",

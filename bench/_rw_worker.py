@@ -27,7 +27,10 @@ from impl import Node, NodeConfig, NodeError
 
 __all__ = ["main"]
 
-_OP_TIMEOUT_S = 5.0
+# A proposal still pending this long after the window closes is counted as hung: Node did
+# not resolve it (see the leadership-change analysis). No per-call timer: at 1,000 in
+# flight, wrapping each call in asyncio.wait_for cost the leader 10-15% of its CPU.
+_GRACE_S = 5.0
 
 
 async def _load(node: Node, req: dict[str, Any]) -> dict[str, Any]:
@@ -53,12 +56,11 @@ async def _load(node: Node, req: dict[str, Any]) -> dict[str, Any]:
             if now >= stop_at:
                 return
             try:
-                # Bounded: a proposal that neither commits nor fails must not hang the run.
                 if reads:
-                    await asyncio.wait_for(node.read(b""), _OP_TIMEOUT_S)
+                    await node.read(b"")
                 else:
-                    await asyncio.wait_for(node.propose(payload), _OP_TIMEOUT_S)
-            except (NodeError, TimeoutError) as exc:
+                    await node.propose(payload)
+            except NodeError as exc:
                 counted[1] += 1
                 error_kinds[type(exc).__name__] = error_kinds.get(type(exc).__name__, 0) + 1
                 await asyncio.sleep(0.01)
@@ -68,9 +70,14 @@ async def _load(node: Node, req: dict[str, Any]) -> dict[str, Any]:
                 latencies.append((clock() - t0) * 1000)
                 counted[0] += 1
 
-    await asyncio.wait_for(
-        asyncio.gather(*(one_client() for _ in range(concurrency))), seconds + warmup + 30
-    )
+    clients = [loop.create_task(one_client()) for _ in range(concurrency)]
+    _, pending = await asyncio.wait(clients, timeout=warmup + seconds + _GRACE_S)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    if pending:
+        counted[1] += len(pending)
+        error_kinds["hung"] = len(pending)
     return {
         **summarise(latencies, counted[0], seconds, counted[1]),
         "ops_all": counted[2],
