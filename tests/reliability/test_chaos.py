@@ -1,0 +1,113 @@
+"""The chaos harness's own parts, and one short real run.
+
+Reference: Raft paper section 5.1 (servers fail by stopping and restart from stable
+storage; the network may lose, delay and partition messages), thesis section 6.3-6.4
+(linearizable client operations) and 3.10 (availability after a leader failure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+import pytest
+
+from properties.chaos import (
+    ChaosConfig,
+    FaultKind,
+    LinkProxy,
+    WorkloadConfig,
+    final_line,
+    run_chaos,
+    schedule,
+)
+
+
+def test_schedule_is_a_function_of_the_seed() -> None:
+    a = schedule(7, 200)
+    assert a == schedule(7, 200)
+    assert a != schedule(8, 200)
+    assert {f.kind for f in a} == set(FaultKind)  # every kind is drawn
+    assert all(f.duration_s > 0 and f.gap_s > 0 for f in a)
+
+
+async def _echo_server() -> tuple[asyncio.Server, int]:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(1024):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass  # the proxy reset the connection
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def _roundtrip(port: int, payload: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(payload)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(1024), 2)
+    except ConnectionResetError:
+        return b""  # a cut link resets the connection
+    finally:
+        writer.close()
+
+
+@pytest.mark.network
+def test_link_proxy_forwards_blocks_and_heals() -> None:
+    async def scenario() -> None:
+        server, port = await _echo_server()
+        proxy = LinkProxy("a->b", port, random.Random(1))
+        await proxy.start()
+        try:
+            assert await _roundtrip(proxy.port, b"hello") == b"hello"
+            proxy.block()  # partition: the connection is cut, nothing comes back
+            assert await _roundtrip(proxy.port, b"lost") == b""
+            proxy.heal()
+            assert await _roundtrip(proxy.port, b"again") == b"again"
+            proxy.flaky(1.0)  # every chunk kills its connection
+            assert await _roundtrip(proxy.port, b"dropped") == b""
+            assert proxy.killed >= 1
+        finally:
+            await proxy.close()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_short_chaos_run_is_linearizable_and_loses_nothing(tmp_path: Path) -> None:
+    """A real 3-node run with faults; the checks of ``make chaos`` on a smaller scale.
+
+    Trace conformance runs too and its count is reported; it is not asserted here because
+    the conformance checker still reports known false positives on SIGKILL restarts (see
+    RELIABILITY.md), which belong to the conformance suite, not to this harness.
+    """
+    messages: list[str] = []
+    cfg = ChaosConfig(
+        nodes=3,
+        seed=11,
+        duration_s=10,
+        max_faults=6,
+        mean_gap_s=0.6,
+        check_seconds=30,
+        workload=WorkloadConfig(clients=4, keys=4),
+        workdir=tmp_path,
+    )
+    report = asyncio.run(run_chaos(cfg, messages.append))
+    assert report.ops > 100
+    assert sum(report.faults.values()) >= 3
+    assert report.linearizable == "yes", report.linearizability and report.linearizability.render()
+    assert report.acked_once > 0 and report.lost == 0
+    assert not report.impl_failures, report.impl_failures
+    assert report.trace_events > 0
+    line = final_line([report])
+    assert line.startswith(f"chaos: ops={report.ops} faults=")
+    assert "linearizable=yes lost=0" in line
