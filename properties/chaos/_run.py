@@ -70,7 +70,7 @@ class RunReport:
     trace_report: str = ""
     trace_events: int = 0
     impl_failures: list[str] = field(default_factory=list)
-    unavailability: list[float] = field(default_factory=list)
+    unavailability: list[tuple[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     workdir: str = ""
 
@@ -171,7 +171,7 @@ async def _exercise(
         if record.hit_leader and record.kind is not FaultKind.LOSS:
             first = workload.writes_ok_after(record.start)
             if first is not None:
-                report.unavailability.append(first - record.start)
+                report.unavailability.append((record.kind.value, first - record.start))
     await _durability(cfg, cluster, workload, report, say)
     ops = workload.history.operations
     report.ops = len(ops)
@@ -234,11 +234,18 @@ def summarise(reports: list[RunReport]) -> str:
     """summarise renders the per-run figures (the final ``chaos:`` line is printed by the CLI)."""
     lines = []
     for r in reports:
-        unavail = (
-            f"max {max(r.unavailability):.2f}s median {statistics.median(r.unavailability):.2f}s"
-            if r.unavailability
-            else "n/a"
-        )
+        unavail = "n/a"
+        if r.unavailability:
+            times = [t for _, t in r.unavailability]
+            by_kind: dict[str, float] = {}
+            for kind, t in r.unavailability:
+                by_kind[kind] = max(by_kind.get(kind, 0.0), t)
+            unavail = (
+                f"max {max(times):.2f}s median {statistics.median(times):.2f}s over "
+                f"{len(times)} (max by kind: "
+                + ", ".join(f"{k} {v:.2f}s" for k, v in sorted(by_kind.items()))
+                + ")"
+            )
         lin = r.linearizability
         lines.append(
             f"run n={r.nodes} seed={r.seed}: ops={r.ops} "

@@ -279,3 +279,65 @@ def test_data_dir_of_another_cluster_or_node_is_refused_untouched(
     assert (data / STORE).read_bytes() == before
     got = _run(lambda: _read_back(_config(data), list(acked)))
     assert got == acked
+
+
+def test_full_disk_on_the_leader_of_three_stops_it_and_the_others_carry_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader's disk fills: it stops without acknowledging; a new leader takes over.
+
+    The leader sends its appends before its own write (thesis 10.2.1), so the followers may
+    still commit the entry: the client's outcome is unknown, never a false acknowledgement.
+    Every write acknowledged before the fault is readable from the new leader.
+    """
+    disks: dict[str, _FullDisk] = {}
+
+    class FullDiskStorage(SqliteStorage):
+        def __init__(self, path: Path, *args: Any, **kwargs: Any) -> None:
+            super().__init__(path, *args, **kwargs)
+            disk = _FullDisk(self._conn)
+            self._conn = disk  # type: ignore[assignment]
+            disks[Path(path).parent.name] = disk
+
+    monkeypatch.setattr(node_storage, "SqliteStorage", FullDiskStorage)
+    ports = free_ports(3)
+    peers = {f"n{i + 1}": f"127.0.0.1:{p}" for i, p in enumerate(ports)}
+
+    def config(node_id: str) -> NodeConfig:
+        return NodeConfig(
+            node_id=node_id,
+            cluster_id="c3",
+            listen=peers[node_id],
+            peers=peers,
+            data_dir=tmp_path / node_id,
+        )
+
+    async def leader_of(nodes: dict[str, Node], exclude: str | None = None) -> Node:
+        for _ in range(1000):
+            for node_id, node in nodes.items():
+                if node_id != exclude and node.running and node.role.value == "leader":
+                    return node
+            await asyncio.sleep(0.01)
+        raise AssertionError("no leader elected")
+
+    async def scenario() -> None:
+        nodes = {n: Node(config(n), KVStateMachine()) for n in peers}
+        for node in nodes.values():
+            await node.start()
+        try:
+            leader = await leader_of(nodes)
+            acked = await _write(leader, 10)
+            disks[leader.config.node_id].full = True
+            with pytest.raises(NodeStoppedError):
+                await asyncio.wait_for(_put(leader, "key-full", b"maybe", 11), 10)
+            assert not leader.running
+            assert "disk is full" in str(leader.failure)
+            successor = await leader_of(nodes, exclude=leader.config.node_id)
+            got = {k: await _get(successor, k) for k in acked}
+            assert got == acked
+            assert await _get(successor, "key-full") in (None, b"maybe")
+        finally:
+            for node in nodes.values():
+                await node.stop()
+
+    _run(scenario)
