@@ -214,7 +214,8 @@ def _markdown(
                 cells.append(
                     f"{_fmt(f[k + '_leader_cpu_us_per_op'])}, {_fmt(f[k + '_follower_cpu_us_per_op'])}"
                 )
-                errs.append(str(f[k + "_errors"]))
+                hung = f.get(k + "_hung", 0)
+                errs.append(f"{f[k + '_errors']}" + (f" ({hung} hung)" if hung else ""))
             lines.append(f"| {payload} B | {conc} | {' | '.join(cells)} | {' / '.join(errs)} |")
     lines += [
         "",

@@ -123,6 +123,7 @@ def _write_matrix(
             figures[f"{key}_p50_ms"] = round(res["p50_ms"], 3)
             figures[f"{key}_p99_ms"] = round(res["p99_ms"], 3)
             figures[f"{key}_errors"] = res["errors"]
+            figures[f"{key}_hung"] = res.get("error_kinds", {}).get("hung", 0)
             figures[f"{key}_leader_changed"] = bool(res.get("term_changed", False))
             figures[f"{key}_leader_cpu_us_per_op"] = res["leader_cpu_us_per_op"]
             figures[f"{key}_follower_cpu_us_per_op"] = res["follower_cpu_us_per_op"]
