@@ -243,7 +243,7 @@ def _markdown(
         "",
         "`impl.RaftClient.propose` from separate client processes to the leader, against a",
         "grpc.aio server in its own process whose unary method returns its request, measured",
-        "in the same run with the same client processes and calls in flight.",
+        "in the same run with the same number of client processes and calls in flight.",
         "",
         "| in flight (processes x calls) | raw grpc.aio calls/s | Propose/s | Propose / raw | raw p50 ms | Propose p50 ms |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -292,7 +292,7 @@ def _markdown(
     lines += [
         f"| Hypothesis stateful | {_fmt(f['stateful_steps_per_s'])} steps/s ({ck['stateful']['steps']:,} steps, ok: {_fmt(ck['stateful']['ok'])}) | {ck['stateful']['setting']} |",
         f"| exhaustive explorer | {_fmt(f['explore_states_per_s'])} distinct states/s ({f['explore_distinct_states']:,} states, ok: {_fmt(f['explore_ok'])}) | {ck['explore']['setting']} |",
-        f"| trace conformance, traces of this run's traced cluster | {_fmt(f['conformance_events_per_s'])} events/s ({f['conformance_events']:,} events, ok: {_fmt(f['conformance_ok'])}) | `check_traces` on 3 node files |",
+        f"| trace conformance, traces of this run's traced cluster | {_fmt(f['conformance_events_per_s'])} events/s ({f['conformance_events']:,} events, ok: {_fmt(f['conformance_ok'])}) | `check_traces` on the traced cluster's trace directory |",
         f"| trace conformance, sans-IO trace | {_fmt(f['conformance_sansio_events_per_s'])} events/s | `tests.conformance.bench.record` |",
         f"| Z3 inductive proof of Election Safety | {f['z3_proof_s']} s ({ck['z3']['obligations']} obligations, ok: {_fmt(f['z3_ok'])}) | `prove_election_safety()` |",
         "",
