@@ -8,15 +8,18 @@ Two kinds of process, both started by the benchmark:
 - ``python -m bench._grpc client --target HOST:PORT --mode propose|raw ...``: one client
   process keeping ``--concurrency`` calls in flight for ``--seconds``; ``propose`` uses the
   public ``impl.RaftClient.propose`` (leader discovery, retries), ``raw`` a bare stub call.
-  It prints one JSON summary line.
+  ``stream`` keeps the same number of messages in flight on one bidirectional stream to
+  the raw server (what a streaming AppendEntries would cost). It prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -28,6 +31,7 @@ from impl import RaftClient
 __all__ = ["main"]
 
 _METHOD = "/bench.Raw/Echo"
+_STREAM_METHOD = "/bench.Raw/EchoStream"
 
 
 def _identity(data: bytes) -> bytes:
@@ -38,12 +42,21 @@ async def _raw_server(port: int) -> None:
     async def echo(request: bytes, context: aio.ServicerContext[bytes, bytes]) -> bytes:
         return request
 
+    async def echo_stream(
+        requests: AsyncIterator[bytes], context: aio.ServicerContext[bytes, bytes]
+    ) -> AsyncIterator[bytes]:
+        async for request in requests:
+            yield request
+
     handler = grpc.method_handlers_generic_handler(
         "bench.Raw",
         {
             "Echo": grpc.unary_unary_rpc_method_handler(
                 echo, request_deserializer=_identity, response_serializer=_identity
-            )
+            ),
+            "EchoStream": grpc.stream_stream_rpc_method_handler(
+                echo_stream, request_deserializer=_identity, response_serializer=_identity
+            ),
         },
     )
     server = aio.server()
@@ -52,6 +65,43 @@ async def _raw_server(port: int) -> None:
     await server.start()
     print(json.dumps({"ready": True}), flush=True)
     await asyncio.wait_for(server.wait_for_termination(), 3600)
+
+
+async def _stream_client(args: argparse.Namespace) -> dict[str, Any]:
+    """_stream_client keeps ``concurrency`` messages in flight on ONE bidirectional stream."""
+    payload = b"x" * args.payload
+    channel = aio.insecure_channel(args.target)
+    open_stream = channel.stream_stream(
+        _STREAM_METHOD, request_serializer=_identity, response_deserializer=_identity
+    )
+    loop = asyncio.get_running_loop()
+    measure_from = loop.time() + args.warmup
+    stop_at = measure_from + args.seconds
+    sent: collections.deque[float] = collections.deque()
+    latencies: list[float] = []
+    counted = 0
+    try:
+        # grpc-stubs lag grpc.aio here: no request iterator means "write() it yourself".
+        call = open_stream(timeout=args.seconds + args.warmup + 30)  # type: ignore[call-arg]
+        for _ in range(args.concurrency):
+            sent.append(time.perf_counter())
+            await call.write(payload)
+        while sent:
+            reply = await call.read()
+            if reply is aio.EOF:  # type: ignore[attr-defined]
+                break
+            t0 = sent.popleft()
+            now = loop.time()
+            if now >= measure_from and now < stop_at:
+                latencies.append((time.perf_counter() - t0) * 1000)
+                counted += 1
+            if now < stop_at:
+                sent.append(time.perf_counter())
+                await call.write(payload)
+        await call.done_writing()
+    finally:
+        await channel.close(None)
+    return summarise(latencies, counted, args.seconds, 0)
 
 
 async def _client(args: argparse.Namespace) -> dict[str, Any]:
@@ -104,7 +154,7 @@ def main() -> None:
     srv.add_argument("--port", type=int, required=True)
     cli = sub.add_parser("client")
     cli.add_argument("--target", required=True)
-    cli.add_argument("--mode", choices=("propose", "raw"), required=True)
+    cli.add_argument("--mode", choices=("propose", "raw", "stream"), required=True)
     cli.add_argument("--concurrency", type=int, default=1)
     cli.add_argument("--seconds", type=float, default=2.0)
     cli.add_argument("--warmup", type=float, default=0.3)
@@ -113,7 +163,8 @@ def main() -> None:
     if args.command == "raw-server":
         asyncio.run(_raw_server(args.port))
     else:
-        print(json.dumps(asyncio.run(_client(args))), flush=True)
+        run = _stream_client if args.mode == "stream" else _client
+        print(json.dumps(asyncio.run(run(args))), flush=True)
 
 
 if __name__ == "__main__":

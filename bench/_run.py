@@ -152,6 +152,7 @@ def _grpc_section(
         for procs, conc in ((1, 1), (2, 16)):
             for target_mode, target in (
                 ("raw", f"127.0.0.1:{raw_port}"),
+                ("stream", f"127.0.0.1:{raw_port}"),
                 ("propose", leader_address),
             ):
                 clients = [
