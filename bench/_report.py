@@ -17,7 +17,11 @@ __all__ = ["TARGETS", "targets", "write_all"]
 
 # (name, figure, how it is judged, description)
 TARGETS: tuple[tuple[str, str, str], ...] = (
-    ("write throughput >= 3x PySyncObj (fsync on)", "ratio_vs_pysyncobj", ">=3"),
+    (
+        "write throughput >= 3x PySyncObj (fsync on; interleaved rounds)",
+        "ratio_vs_pysyncobj",
+        ">=3",
+    ),
     ("p50 commit latency < 2 ms at one client", "commit_latency_p50_ms", "<2"),
     ("gRPC Propose >= 80% of raw grpc.aio (32 in flight)", "grpc_propose_vs_raw", ">=0.8"),
     ("linearizable reads >= 3x writes", "read_vs_write_ratio", ">=3"),
@@ -166,11 +170,22 @@ def _markdown(
         "",
         "## Writes: throughput and latency",
         "",
-        f"Headline (10 B, best over concurrency): raftwright fsync on {_fmt(f['raftwright_ops_per_s'])} ops/s"
-        f" (at {f['raftwright_ops_per_s_at_inflight']} in flight), fsync off"
-        f" {_fmt(f['raftwright_nofsync_ops_per_s'])}, PySyncObj {_fmt(f['pysyncobj_ops_per_s'])}"
-        f" (at {f['pysyncobj_ops_per_s_at_inflight']}); ratio {f['ratio_vs_pysyncobj']:.2f}x with"
-        f" fsync on, {f['ratio_nofsync_vs_pysyncobj']:.2f}x like for like (fsync off).",
+        "Headline: the three set-ups run at the same time (idle between their turns), and",
+        f"{len(f['headline_pso_rounds'])} rounds of {f['headline_inflight']:,} writes of 10 B in flight"
+        " alternate between them, so load changes on the shared machine hit all alike; the",
+        "figures are medians of the rounds, the ratios medians of the per-round ratios.",
+        "",
+        "| | raftwright fsync on | raftwright fsync off | PySyncObj |",
+        "| --- | ---: | ---: | ---: |",
+        f"| median ops/s | {_fmt(f['raftwright_ops_per_s'])} | {_fmt(f['raftwright_nofsync_ops_per_s'])} | {_fmt(f['pysyncobj_ops_per_s'])} |",
+        f"| rounds | {', '.join(_fmt(x) for x in f['headline_rw_fsync_rounds'])} | {', '.join(_fmt(x) for x in f['headline_rw_nofsync_rounds'])} | {', '.join(_fmt(x) for x in f['headline_pso_rounds'])} |",
+        f"| ratio to PySyncObj | {f['ratio_vs_pysyncobj']:.2f}x | {f['ratio_nofsync_vs_pysyncobj']:.2f}x | 1 |",
+        "",
+        "The full matrix below runs one system after the other (minutes apart), so its ratios",
+        "carry the machine's load changes too. Best over concurrency at 10 B there:"
+        f" {_fmt(f['matrix_best_rw_fsync_ops_per_s'])} (fsync on, at {f['matrix_best_rw_fsync_at_inflight']}),"
+        f" {_fmt(f['matrix_best_rw_nofsync_ops_per_s'])} (fsync off, at {f['matrix_best_rw_nofsync_at_inflight']}),"
+        f" {_fmt(f['matrix_best_pso_ops_per_s'])} (PySyncObj, at {f['matrix_best_pso_at_inflight']}).",
         "",
         "| payload | in flight | raftwright fsync on: ops/s, p50, p99 ms | raftwright fsync off | PySyncObj | ratio fsync on / PySyncObj | ratio fsync off / PySyncObj |",
         "| ---: | ---: | --- | --- | --- | ---: | ---: |",
@@ -236,8 +251,8 @@ def _markdown(
         )
     lines += [
         "",
-        f"Best read rate {_fmt(f['read_ops_per_s'])} ops/s against best write rate"
-        f" {_fmt(f['raftwright_ops_per_s'])}: {f['read_vs_write_ratio']:.2f}x.",
+        f"Best read rate {_fmt(f['read_ops_per_s'])} ops/s against the best write rate of the same"
+        f" cluster, {_fmt(f['matrix_best_rw_fsync_ops_per_s'])} (fsync on): {f['read_vs_write_ratio']:.2f}x.",
         "",
         "## The gRPC client path",
         "",
