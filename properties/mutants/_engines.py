@@ -116,10 +116,7 @@ def _hypothesis(settings: Mapping[str, object]) -> tuple[Verdict, str]:
 
 
 def _z3(settings: Mapping[str, object]) -> tuple[Verdict, str]:
-    smt = importlib.import_module("properties.smt")
-    check = getattr(smt, "check_agreement", None)
-    if check is None:  # until the package re-exports it, use the module that defines it
-        check = importlib.import_module("properties.smt._agreement").check_agreement
+    check = importlib.import_module("properties.smt").check_agreement
     spec = importlib.import_module("spec")
     examples = settings.get("examples")
     result = check(step_fn=spec.step, examples=examples)  # looked up now: patched if mutated

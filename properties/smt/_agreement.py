@@ -1,9 +1,9 @@
 """Agreement: the Z3 node encoding and a Python step function compute the same successor.
 
-For many concrete single-node states and inputs (Hypothesis strategies below), the pre-state
-and the input are pinned in a solver holding the encoding's transition formula, the solver
-solves for the post-state (and the test insists the solution is unique), and the result is
-compared field by field with `step_fn(state, input)`, by default `spec.step`. This is what
+For many concrete single-node states and inputs (the Hypothesis strategies of `_cases`), the
+pre-state and the input are pinned in a solver holding the encoding's transition formula, the
+solver solves for the post-state (and the test insists the solution is unique), and the result
+is compared field by field with `step_fn(state, input)`, by default `spec.step`. This is what
 keeps the encoding used by bounded model checking from drifting away from the spec; passing a
 mutated step function (the mutant catalogue does) must make it fail.
 """
@@ -19,8 +19,8 @@ from typing import Any
 
 import z3
 from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
 
+from properties.smt._cases import CAPACITY, agreement_cases
 from properties.smt._concrete import (
     message_views,
     pin_message,
@@ -45,201 +45,11 @@ from properties.smt._node import (
     var,
 )
 from properties.smt._results import AgreementResult
-from spec import (
-    AppendRequest,
-    AppendResponse,
-    ClientRequest,
-    ElectionTimeout,
-    Entry,
-    Input,
-    NodeState,
-    Receive,
-    Restart,
-    Role,
-    SendAppend,
-    StepResult,
-    VoteRequest,
-    VoteResponse,
-    step,
-    term_at,
-)
+from spec import Input, NodeState, Receive, SendAppend, StepResult, step
 
 __all__ = ["CAPACITY", "agreement_cases", "check_agreement", "compare_step"]
 
 StepFn = Callable[[NodeState, Input], StepResult]
-
-# Generated logs hold at most 4 entries and appends at most 3, so no successor needs more.
-CAPACITY = 8
-
-
-# --- strategies ----------------------------------------------------------------------------
-
-
-@st.composite
-def _node_states(draw: st.DrawFn) -> NodeState:
-    n = draw(st.integers(1, 5))
-    voters = tuple(range(n))
-    node_id = draw(st.integers(0, n - 1))
-    term = draw(st.integers(0, 4))
-    length = draw(st.integers(0, 4)) if term > 0 else 0
-    terms = sorted(draw(st.lists(st.integers(1, max(term, 1)), min_size=length, max_size=length)))
-    role = draw(st.sampled_from(list(Role)))
-    members = st.frozensets(st.sampled_from(voters))
-    per_peer = role is Role.LEADER or draw(st.booleans())
-    next_index = tuple(draw(st.integers(1, length + 1)) for _ in voters) if per_peer else ()
-    match_index = tuple(draw(st.integers(0, length)) for _ in voters) if per_peer else ()
-    return NodeState(
-        id=node_id,
-        voters=voters,
-        term=term,
-        voted_for=draw(st.none() | st.sampled_from(voters)),
-        log=tuple(Entry(t, payload=b"p") for t in terms),
-        commit=draw(st.integers(0, length)),
-        role=role,
-        leader=draw(st.none() | st.sampled_from(voters)),
-        prevotes=draw(members),
-        votes=draw(members),
-        rejections=draw(members),
-        next_index=next_index,
-        match_index=match_index,
-        heard_from_leader=draw(st.booleans()),
-        acked_ctx=(0,) * n if per_peer else (),
-    )
-
-
-def _peer(draw: st.DrawFn, state: NodeState) -> int:
-    peers = [p for p in state.voters if p != state.id]
-    if not peers or draw(st.integers(0, 15)) == 0:
-        return draw(st.sampled_from(state.voters))  # sometimes the node itself: disabled
-    return draw(st.sampled_from(peers))
-
-
-def _near(draw: st.DrawFn, value: int) -> int:
-    return draw(st.integers(max(0, value - 1), value + 1))
-
-
-@st.composite
-def _vote_request(draw: st.DrawFn, state: NodeState) -> Input:
-    term = _near(draw, state.term)
-    return Receive(
-        VoteRequest(
-            src=_peer(draw, state),
-            dst=state.id,
-            term=term,
-            prevote=draw(st.booleans()),
-            last_log_index=draw(st.integers(0, 5)),
-            last_log_term=draw(st.integers(0, term)),
-        )
-    )
-
-
-@st.composite
-def _vote_response(draw: st.DrawFn, state: NodeState) -> Input:
-    request_term = _near(draw, state.term)
-    return Receive(
-        VoteResponse(
-            src=_peer(draw, state),
-            dst=state.id,
-            term=draw(st.integers(request_term, request_term + 1)),
-            prevote=draw(st.booleans()),
-            granted=draw(st.booleans()),
-            request_term=request_term,
-        )
-    )
-
-
-@st.composite
-def _append_request(draw: st.DrawFn, state: NodeState) -> Input:
-    term = _near(draw, state.term)
-    prev = draw(st.integers(0, len(state.log) + 1))
-    own = term_at(state.log, prev)
-    prev_term = own if own is not None and draw(st.booleans()) else draw(st.integers(0, term))
-    count = draw(st.integers(0, 3))
-    if draw(st.booleans()):  # copy our own entries, so the "already have them" path is hit
-        entries = tuple(entry.term for entry in state.log[prev : prev + count])
-    else:
-        entries = tuple(
-            sorted(
-                draw(
-                    st.lists(
-                        st.integers(max(prev_term, 1), max(term, 1)), min_size=count, max_size=count
-                    )
-                )
-            )
-        )
-    return Receive(
-        AppendRequest(
-            src=_peer(draw, state),
-            dst=state.id,
-            term=term,
-            prev_index=prev,
-            prev_term=prev_term,
-            entries=tuple(Entry(t, payload=b"q") for t in entries),
-            leader_commit=draw(st.integers(0, prev + len(entries) + 1)),
-            read_ctx=0,
-        )
-    )
-
-
-@st.composite
-def _append_response(draw: st.DrawFn, state: NodeState) -> Input:
-    return Receive(
-        AppendResponse(
-            src=_peer(draw, state),
-            dst=state.id,
-            term=_near(draw, state.term),
-            success=draw(st.booleans()),
-            match_index=draw(st.integers(0, len(state.log) + 1)),
-            hint_index=draw(st.integers(0, len(state.log) + 2)),
-            read_ctx=0,
-        )
-    )
-
-
-@st.composite
-def _send_append(draw: st.DrawFn, state: NodeState) -> Input:
-    prev = draw(st.none() | st.integers(0, len(state.log) + 1))
-    count = draw(st.none() | st.integers(0, 3))
-    return SendAppend(peer=_peer(draw, state), prev_index=prev, count=count)
-
-
-@st.composite
-def agreement_cases(draw: st.DrawFn) -> tuple[NodeState, Input]:
-    """agreement_cases draws a concrete node state and an input for it."""
-    state = draw(_node_states())
-    kind = draw(
-        st.sampled_from(
-            [
-                "vote request",
-                "vote response",
-                "append request",
-                "append response",
-                "timeout",
-                "client request",
-                "send append",
-                "restart",
-            ]
-        )
-    )
-    event: Input
-    match kind:
-        case "vote request":
-            event = draw(_vote_request(state))
-        case "vote response":
-            event = draw(_vote_response(state))
-        case "append request":
-            event = draw(_append_request(state))
-        case "append response":
-            event = draw(_append_response(state))
-        case "timeout":
-            event = ElectionTimeout()
-        case "client request":
-            event = ClientRequest(b"c")
-        case "send append":
-            event = draw(_send_append(state))
-        case _:
-            event = Restart(state.durable())
-    return state, event
 
 
 # --- the comparison ------------------------------------------------------------------------

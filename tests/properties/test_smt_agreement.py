@@ -6,10 +6,19 @@ leader's commit rule of section 5.3 / 5.4.2), thesis section 9.6 (prevote).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
+from unittest import mock
 
-from properties.smt import Flaw, check_agreement, compare_step
+from hypothesis import HealthCheck, given, settings
+
+import spec._commit
+import spec._election
+import spec._replication
+from properties.smt import CAPACITY, Flaw, agreement_cases, check_agreement, compare_step
+from properties.smt._cases import _append_request
 from spec import (
+    AppendRequest,
     AppendResponse,
     Entry,
     Input,
@@ -19,7 +28,9 @@ from spec import (
     StepResult,
     VoteRequest,
     VoteResponse,
+    last_term,
     step,
+    term_at,
 )
 
 
@@ -112,3 +123,151 @@ def test_agreement_check_reports_a_flawed_encoding() -> None:
     result = check_agreement(examples=500, flaws=frozenset({Flaw.VOTE_TWICE}), shrink=False)
     assert not result.ok
     assert result.step_name.endswith("vote-twice")
+
+
+def test_many_cases_draw_without_error() -> None:
+    """The generator itself never fails: 1000 draws, every input kind, logs within capacity."""
+    kinds: Counter[str] = Counter()
+
+    @settings(
+        max_examples=1000,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(agreement_cases())
+    def draw(case: tuple[NodeState, Input]) -> None:
+        state, event = case
+        assert len(state.log) + 3 <= CAPACITY
+        message = event.message if isinstance(event, Receive) else event
+        kinds[type(message).__name__] += 1
+
+    draw()
+    assert sum(kinds.values()) == 1000
+    assert set(kinds) >= {
+        "VoteRequest",
+        "VoteResponse",
+        "AppendRequest",
+        "AppendResponse",
+        "ElectionTimeout",
+        "ClientRequest",
+        "SendAppend",
+        "Restart",
+    }
+
+
+def test_append_request_from_a_lower_term_than_our_entries_draws() -> None:
+    """Reference: Figure 2 AppendEntries; a request older than our own prev entry is drawable.
+
+    Regression: with our prev entry's term above the request's term, the new entries' term
+    range (prev_term..term) was empty and Hypothesis raised InvalidArgument after a few
+    hundred examples.
+    """
+    node = NodeState(id=0, voters=(0, 1, 2), term=3, voted_for=0, log=(Entry(3), Entry(3)))
+    drawn: list[AppendRequest] = []
+
+    @settings(
+        max_examples=300,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(_append_request(node))
+    def draw(event: Input) -> None:
+        assert isinstance(event, Receive) and isinstance(event.message, AppendRequest)
+        drawn.append(event.message)
+
+    draw()
+    assert len(drawn) == 300
+    assert any(m.prev_term > m.term for m in drawn)
+
+
+def _quorum_on_older_term(state: NodeState) -> bool:
+    """A quorum of match indexes (the leader counts its whole log) on an older-term entry."""
+    matches = sorted(
+        len(state.log) if p == state.id else state.match_index[p] for p in state.voters
+    )
+    best = matches[len(matches) - (len(matches) // 2 + 1)]
+    entry_term = term_at(state.log, best)
+    return best > state.commit and entry_term is not None and entry_term < state.term
+
+
+def test_generator_reaches_the_figure_8_and_restriction_situations() -> None:
+    """Reference: sections 5.4.1 and 5.4.2; the deep cases are drawn, not left to luck.
+
+    Over 300 draws (the catalogue's default budget) the generator produces leaders that, after
+    the input, have a quorum on an older-term entry past their commit index, and vote requests
+    whose log is longer with an older last term or shorter with a newer one.
+    """
+    seen: Counter[str] = Counter()
+
+    @settings(
+        max_examples=300,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(agreement_cases())
+    def draw(case: tuple[NodeState, Input]) -> None:
+        state, event = case
+        after = step(state, event).state
+        if after.role is Role.LEADER and after.term == state.term and _quorum_on_older_term(after):
+            seen["figure 8"] += 1
+        if isinstance(event, Receive) and isinstance(event.message, VoteRequest) and state.log:
+            ask = event.message
+            ours = last_term(state.log)
+            if ask.last_log_index > len(state.log) and ask.last_log_term < ours:
+                seen["longer but older"] += 1
+            if ask.last_log_index < len(state.log) and ask.last_log_term > ours:
+                seen["shorter but newer"] += 1
+
+    draw()
+    assert seen["figure 8"] >= 10, seen
+    assert seen["longer but older"] >= 5, seen
+    assert seen["shorter but newer"] >= 5, seen
+
+
+def _advance_commit_by_counting(state: NodeState) -> NodeState:
+    """The Figure 8 bug (PySyncObj #169): no "entry is from the current term" check."""
+    if state.role is not Role.LEADER:
+        return state
+    candidate = spec._commit.quorum_match(state)
+    return replace(state, commit=candidate) if candidate > state.commit else state
+
+
+def _counting_step(state: NodeState, event: Input) -> StepResult:
+    with (
+        mock.patch.object(spec._replication, "advance_commit", _advance_commit_by_counting),
+        mock.patch.object(spec._election, "advance_commit", _advance_commit_by_counting),
+    ):
+        return step(state, event)
+
+
+def _up_to_date_by_length(
+    cand_last_term: int, cand_last_index: int, log: tuple[Entry, ...]
+) -> bool:
+    """The election restriction misread as "the longer log wins"."""
+    del cand_last_term
+    return cand_last_index >= len(log)
+
+
+def _length_only_step(state: NodeState, event: Input) -> StepResult:
+    with mock.patch.object(spec._election, "is_up_to_date", _up_to_date_by_length):
+        return step(state, event)
+
+
+def test_commit_rule_without_the_term_check_disagrees() -> None:
+    """Reference: section 5.4.2, Figure 8; counting replicas of an old entry is caught."""
+    result = check_agreement(_counting_step, examples=300, shrink=False)
+    assert not result.ok
+    assert result.counterexample is not None and "commit" in result.counterexample
+
+
+def test_length_only_election_restriction_disagrees() -> None:
+    """Reference: section 5.4.1; comparing log lengths only is caught, for votes and prevotes."""
+    result = check_agreement(_length_only_step, examples=300, shrink=False)
+    assert not result.ok
+    assert result.counterexample is not None and "VoteRequest" in result.counterexample
