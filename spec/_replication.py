@@ -100,7 +100,11 @@ def on_append_request(state: NodeState, msg: AppendRequest) -> Transition:
     follows the leader's, capped at the last entry this message vouches for.
     """
     if msg.term < state.term:
-        return Transition(state, (_reply(state, msg, success=False, match=0, hint=0),))
+        # A stale leader's request: reject so it learns our term, but echo no read ctx. The
+        # reply carries our (current) term, so an echoed ctx would count as a confirmation in
+        # whatever term the sender leads now, though it proves nothing about that term.
+        stale = _reply(state, msg, success=False, match=0, hint=0)
+        return Transition(state, (replace(stale, read_ctx=0),))
     state = replace(
         state,
         role=Role.FOLLOWER,

@@ -130,7 +130,7 @@ class RaftCore(_Election):
                         message.prev_log_index,
                         0,
                         0,
-                        message.read_ctx,
+                        0,  # no read ctx: this term's reply must not confirm another term's read
                     ),
                 )
             case SnapshotRequest():

@@ -182,3 +182,20 @@ def test_dropped_acks_keep_the_read_waiting() -> None:
     for src in (1, 2):
         cluster = run(cluster, Drop(in_flight(cluster, src, 0)))
     assert cluster.nodes[0].pending_reads != () and cluster.reads[0].answered is None
+
+
+def test_a_stale_term_rejection_echoes_no_read_ctx() -> None:
+    """Reference: thesis section 6.4 and etcd#20418: a confirmation must be of this term.
+
+    A follower in term 3 rejects a term-1 append with its own term. Were the term-1 read ctx
+    echoed, the sender, if it now leads term 3 with a restarted ctx counter, would count that
+    old reply as confirming a read that arrived after it was sent.
+    """
+    follower = node_with(1, 3, term=3)
+    stale = AppendRequest(
+        0, 1, 1, prev_index=0, prev_term=0, entries=(), leader_commit=0, read_ctx=5
+    )
+    result = step(follower, Receive(stale))
+    assert result.messages == (
+        AppendResponse(1, 0, 3, success=False, match_index=0, hint_index=0, read_ctx=0),
+    )
