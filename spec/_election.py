@@ -77,7 +77,9 @@ def become_leader(state: NodeState) -> Transition:
 
     When the commit index is behind the last index, the leader appends a term-change sentinel
     entry: committing it commits everything before it (section 5.4.2) and is what a read must
-    wait for (thesis 6.4). Otherwise the commit index itself is the sentinel.
+    wait for (thesis 6.4). Otherwise the commit index itself is the sentinel. The read ctx
+    counter keeps counting across reigns (as the implementation's does); the acknowledgements
+    start from zero, and replies only echo a ctx sent in the replier's own term.
     """
     if state.role is not Role.CANDIDATE:
         raise DisabledError("only a candidate can become leader")
@@ -100,7 +102,6 @@ def become_leader(state: NodeState) -> Transition:
         heard_from_leader=False,
         recent_active=frozenset({state.id}),
         sentinel=sentinel,
-        read_seq=0,
         acked_ctx=(0,) * n,
         pending_reads=(),
         prevotes=frozenset(),
