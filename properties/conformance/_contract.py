@@ -47,6 +47,22 @@ class ReadyContract:
         self.disk = Disk(hs, last, hs, last, True, base)
         self.batch = []
 
+    def start(self, e: Json, hs: HardState, last: int, base: int) -> None:
+        """start takes a ``start`` event: reset to what was loaded, then bound its durable.
+
+        The previous run's bookkeeping does not apply to a new process (whether its last
+        write completed is decided by what the restart loads, which ``NodeReplay`` checks);
+        the new run can know durable no more than the log it loaded.
+        """
+        self.restart(hs, last, base)
+        if "out" in e:
+            raise Diverged("a start that sends nothing", f"sent {len(e['out'])} message(s)")
+        durable = e["s"][9]
+        if durable > last:
+            raise Diverged(
+                f"durable index <= {last} (the log loaded at start)", f"durable index {durable}"
+            )
+
     def check(self, e: Json, relaxations: Counter[str]) -> None:
         """check takes one event: the Ready discipline, persist before the messages leave."""
         kind = e["i"]

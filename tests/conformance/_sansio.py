@@ -50,6 +50,40 @@ class SansIOCluster:
         core.close_trace()
         self.down.add(node_id)
 
+    def run_until_ready(self, node_id: str, limit: int = 10_000) -> None:
+        """run_until_ready runs other nodes' Readies and deliveries until node_id has one."""
+        for _ in range(limit):
+            if self.cores[node_id].has_ready():
+                return
+            for other, core in list(self.cores.items()):
+                if other != node_id and core.has_ready():
+                    self._handle_ready(other, core)
+            if self.network:
+                _src, env = self.network.popleft()
+                target = self.cores.get(env.to)
+                if target is not None:
+                    with contextlib.suppress(ProtocolError):
+                        target.receive(env.message)
+            elif not any(c.has_ready() for c in self.cores.values()):
+                raise AssertionError(f"the cluster went quiet before {node_id} had a Ready")
+        raise AssertionError(f"{node_id} had no Ready after {limit} steps")
+
+    def crash_after_write(self, node_id: str) -> int:
+        """crash_after_write: the node's storage finishes its pending Ready's write, then the
+        process dies before the driver reports ``persisted`` (a SIGKILL between the fsync
+        and the next trace event). Returns the last log index that reached the disk.
+        """
+        core = self.cores.pop(node_id)
+        ready = core.ready()
+        assert ready.entries, "crash_after_write needs a Ready that writes entries"
+        last = ready.entries[-1].index
+        self.disks[node_id] = StoredState(
+            core.hard_state, None, tuple(core.entries_from(1, None)[:last])
+        )
+        core.close_trace()
+        self.down.add(node_id)
+        return last
+
     def close(self) -> None:
         for core in self.cores.values():
             core.close_trace()

@@ -41,6 +41,16 @@ def test_snapshot_catch_up_is_checked_globally_after_the_install(tmp_path: Path)
     assert all("InstallSnapshot" in text for text in result.global_only)
 
 
+def test_restart_from_a_snapshot_after_an_install_conforms(tmp_path: Path) -> None:
+    """Reference: section 7; after the install and the restart from it, global-only, but the
+    Ready discipline is checked again from what the restart loaded."""
+    traces = tmp_path / "traces"
+    asyncio.run(record(SCENARIOS["snapshot-install-restart"], tmp_path / "data", traces))
+    result = check_traces([traces])
+    assert result.ok, result.render()
+    assert result.relaxations["global only: restart from a snapshot the checker never saw built"]
+
+
 def test_tracing_is_off_unless_asked(tmp_path: Path) -> None:
     """Without trace_dir the node runs the plain core: no per-step cost, no file."""
 

@@ -122,6 +122,61 @@ def test_restart_that_forgets_its_vote_is_rejected(traces: Path) -> None:
     assert "restart loads the hard state" in result.divergences[0].expected
 
 
+def test_kill_after_the_write_before_persisted_is_recorded_conforms(tmp_path: Path) -> None:
+    """Reference: Figure 2 and section 5.1: a restart loads what storage holds; here storage
+    finished the Ready's write but the process died before the trace recorded ``persisted``
+    (a SIGKILL right after the fsync). The restarted node legitimately knows more durable
+    than the previous run ever reported; that is not "durable beyond what storage was given".
+    """
+    cluster = SansIOCluster(tmp_path)
+    cluster.elect("n1")
+    cluster.cores["n1"].propose(b"before")
+    cluster.drain()
+    cluster.cores["n1"].propose(b"written, never reported")
+    cluster.run_until_ready("n3")
+    written = cluster.crash_after_write("n3")
+    cluster.start("n3")
+    cluster.heartbeat()
+    cluster.cores["n1"].propose(b"after")
+    cluster.drain()
+    cluster.close()
+    n3 = load(tmp_path / "node-n3.ndjson")
+    second = max(i for i, e in enumerate(n3) if "format" in e)
+    reported = max(e["index"] for e in n3[:second] if e.get("i") == "persisted")
+    start = n3[second + 1]
+    assert start["i"] == "start" and start["s"][9] == written > reported, "the situation"
+    result = check_traces([tmp_path])
+    assert result.ok, result.render()
+    assert not result.global_only
+
+
+def test_restart_that_claims_more_durable_than_it_loaded_is_rejected(tmp_path: Path) -> None:
+    """Reference: Figure 2: after a restart only what storage loaded is durable."""
+    _run(tmp_path)
+    path = tmp_path / "node-n3.ndjson"
+    records = load(path)
+    start = [e for e in records if e.get("i") == "start"][1]
+    start["s"][9] = start["s"][6] + 1
+    save(path, records)
+    result = check_traces([tmp_path])
+    assert not result.ok
+    assert "the log loaded at start" in result.divergences[0].expected
+
+
+def test_restart_that_loads_entries_never_given_to_storage_is_rejected(tmp_path: Path) -> None:
+    """Reference: Figure 2: a restart cannot load log entries its storage was never given."""
+    _run(tmp_path)
+    path = tmp_path / "node-n3.ndjson"
+    records = load(path)
+    start = [e for e in records if e.get("i") == "start"][1]
+    last = start["ents"][-1]
+    start["ents"].append([last[0] + 1, last[1], 0, ""])
+    save(path, records)
+    result = check_traces([tmp_path])
+    assert not result.ok
+    assert "restart loads the log" in result.divergences[0].expected
+
+
 class DoubleVoter(TracingCore):
     """DoubleVoter is a deliberately broken core: it forgets its vote before every request."""
 
