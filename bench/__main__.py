@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -18,13 +19,23 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench", description="raftwright benchmarks side by side with PySyncObj"
     )
     parser.add_argument("--full", action="store_true", help="full mode (published numbers)")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="run nothing: redraw the plots and BENCHMARKS.md from bench/results*.json",
+    )
     args = parser.parse_args(argv)
-    mode = FULL if args.full else QUICK
-    command = "make bench-full" if args.full else "make bench"
-    try:
-        figures, detail = run(mode)
-    finally:
-        kill_all()
+    if args.render:
+        figures = json.loads((ROOT / "bench" / "results.json").read_text())
+        detail = json.loads((ROOT / "bench" / "results-detail.json").read_text())
+        full = figures["mode"] == "full"
+    else:
+        full = args.full
+        try:
+            figures, detail = run(FULL if full else QUICK)
+        finally:
+            kill_all()
+    command = "make bench-full" if full else "make bench"
     notes_file = Path(__file__).with_name("analysis.md")
     notes = notes_file.read_text() if notes_file.exists() else ""
     write_all(figures, detail, ROOT, command, notes)

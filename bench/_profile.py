@@ -1,6 +1,6 @@
 """Profiles behind the analysis in BENCHMARKS.md (run by hand; not part of ``make bench``).
 
-- ``python -m bench._profile node --concurrency 16 --payload 10 [--no-fsync] [--kind read]``:
+- ``python -m bench._profile node --concurrency 16 [--no-fsync] [--kind read] [--trace]``:
   a 3-process
   raftwright cluster under embedded load while py-spy samples the leader and one follower;
   prints CPU per committed op and the hottest frames (own time, then inclusive).
@@ -55,7 +55,10 @@ def _node(args: argparse.Namespace) -> None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     work = Path(tempfile.mkdtemp(prefix="raftwright-profile-"))
     try:
-        with Cluster("raftwright", work / "c", fsync=not args.no_fsync) as cluster:
+        trace_dir = work / "traces" if args.trace else None
+        with Cluster(
+            "raftwright", work / "c", fsync=not args.no_fsync, trace_dir=trace_dir
+        ) as cluster:
             leader = cluster.wait_leader(30)
             follower = next(n for n in cluster.workers if n != leader)
             cluster.load(
@@ -120,6 +123,7 @@ def main() -> None:
     node.add_argument("--seconds", type=float, default=8.0)
     node.add_argument("--no-fsync", action="store_true")
     node.add_argument("--kind", choices=("write", "read"), default="write")
+    node.add_argument("--trace", action="store_true", help="record traces (impl trace_dir)")
     node.add_argument("--top", type=int, default=15)
     checkers = sub.add_parser("checkers")
     checkers.add_argument("--top", type=int, default=20)
