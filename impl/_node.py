@@ -492,6 +492,8 @@ class Node:
         if ready.committed:
             self._apply(ready.committed)
             core.applied(self._applied)
+        if self._proposals and core.role is not Role.LEADER:
+            self._fail_proposals_of_lost_reign()
         for rs in ready.reads:
             self._released_reads.append((rs.read_index, rs.request_id))
         for request_id in ready.aborted_reads:
@@ -511,6 +513,21 @@ class Node:
                 case None:
                     pass
         core.advance(ready)
+
+    def _fail_proposals_of_lost_reign(self) -> None:
+        """_fail_proposals_of_lost_reign answers every proposal still waiting when we stop leading.
+
+        A deposed leader's uncommitted tail may be overwritten by the next leader, or never be
+        reached by the commit index at all; waiting for it would hang the caller. Like etcd's
+        "leader changed" error, the outcome is unknown (a later leader may still commit the
+        entry), so only a de-duplicated command (the KV client's) may be retried.
+        """
+        proposals, self._proposals = self._proposals, {}
+        for _term, fut in proposals.values():
+            if not fut.done():
+                fut.set_exception(
+                    ProposalLostError("leadership changed before the proposal committed")
+                )
 
     def _install_snapshot(self, meta: SnapshotMeta, data: bytes) -> None:
         """_install_snapshot restores a snapshot the leader sent (section 7)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from impl import KVClient, NotLeaderError, RaftClient
+from impl import KVClient, NotLeaderError, ProposalLostError, RaftClient
 from impl._kv import decode_get_result, encode_get, encode_put
 
 from ._netutil import LocalCluster, wait_for
@@ -225,5 +225,24 @@ def test_one_kv_client_with_concurrent_writes_loses_none(tmp_path: Path) -> None
             await asyncio.gather(*(kv.put(f"c{i}", b"%d" % i) for i in range(40)))
             values = await asyncio.gather(*(kv.get(f"c{i}") for i in range(40)))
         assert values == [b"%d" % i for i in range(40)]
+
+    run(tmp_path, body)
+
+
+def test_a_deposed_leader_answers_its_pending_proposals(tmp_path: Path) -> None:
+    """Reference: section 6.2 (check-quorum) and etcd's "leader changed" error.
+
+    A leader cut off from its followers steps down after an election timeout; a proposal it
+    accepted but could not commit must then fail with ProposalLostError instead of hanging.
+    """
+
+    async def body(c: LocalCluster) -> None:
+        leader_id = await c.wait_leader()
+        leader = c.nodes[leader_id]
+        for node_id in [n for n in c.peers if n != leader_id]:
+            await c.stop(node_id)
+        with pytest.raises(ProposalLostError):
+            await asyncio.wait_for(leader.propose(encode_put("k", b"v", "", 0)), 10)
+        assert leader.role.value != "leader"
 
     run(tmp_path, body)
