@@ -58,7 +58,9 @@ class Mutant:
 
     `covers` names the item of the catalogue's required list it stands for (several mutants
     may cover one item); `witness` is the hand-written run that shows it, on a cluster of
-    `witness_size` nodes.
+    `witness_size` nodes. A mutant whose effect no invariant can see (the spec's other
+    defences make it cost only liveness) has no witness; `no_witness` then says why, and only
+    an exact-successor engine (the Z3 agreement check) can kill it.
     """
 
     name: str
@@ -66,9 +68,10 @@ class Mutant:
     mirrors: str
     covers: str
     replacements: tuple[Replacement, ...]
-    witness: Callable[[Run], None]
+    witness: Callable[[Run], None] | None
     witness_size: int = 3
     budget: Budget = Budget()
+    no_witness: str = ""
 
 
 def _r(module: str, name: str, function: Callable[..., object]) -> Replacement:
@@ -168,7 +171,11 @@ CATALOGUE: tuple[Mutant, ...] = (
                 logbugs.on_append_response_newer_term,
             ),
         ),
-        witness=w.reply_term_witness,
+        witness=None,
+        no_witness=(
+            "a rejection of a stale-term append echoes no read ctx, so a deposed leader that "
+            "keeps its role can neither commit nor confirm a read: only liveness suffers"
+        ),
         budget=Budget(explorer={"max_reads": 1}),
     ),
     Mutant(

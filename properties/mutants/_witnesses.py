@@ -21,7 +21,6 @@ __all__ = [
     "prevote_term_witness",
     "prevote_vote_witness",
     "quorum_even_witness",
-    "reply_term_witness",
     "restart_vote_witness",
     "restriction_witness",
     "sentinel_witness",
@@ -124,17 +123,6 @@ def quorum_even_witness(run: Run) -> None:
     run.timeout(2)
     run.exchange("prevote", 2, 3)
     run.exchange("vote", 2, 3)
-
-
-def reply_term_witness(run: Run) -> None:
-    """A deposed leader serves a read after a newer term's rejection of its heartbeat."""
-    run.elect(0, (1,))
-    run.elect(1, (2,))
-    run.propose(1, b"x")
-    run.replicate(1, 2)  # term 2 commits index 1
-    run.read(0, 1)  # node 0 still thinks it leads term 1
-    run.send(0, 2)
-    run.exchange("append", 0, 2)  # node 2 rejects with term 2
 
 
 def truncate_witness(run: Run) -> None:
