@@ -211,7 +211,8 @@ class TracingCore(RaftCore):
                 del self._dig[: base - self._dig_base]
                 self._dig_base = base
             start = last0 + 1 if rehash_from is None else min(rehash_from, last0 + 1)
-            start = min(start, log.last_index + 1)
+            # entries at or below the snapshot base are immutable: never rehash from there
+            start = max(min(start, log.last_index + 1), base + 1)
             if start <= log.last_index or log.last_index < last0:
                 self._extend_digest(start)
         self._emit(record, m0, r0, a0)

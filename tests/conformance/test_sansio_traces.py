@@ -331,3 +331,36 @@ def test_committed_entries_skipped_by_a_ready_are_rejected(traces: Path) -> None
     result = check_traces([traces])
     assert not result.ok
     assert "handing out committed entries" in result.divergences[0].expected
+
+
+def test_a_stale_append_at_the_snapshot_base_leaves_the_log_digest_alone(tmp_path: Path) -> None:
+    """Reference: section 7 (entries up to the snapshot base are immutable).
+
+    Found by a chaos run: after compacting up to its last index, a follower refused a stale
+    leader's append whose first entry sat at the base, and the recorder restarted its digest
+    chain at the base, so the recorded digest changed although the log had not.
+    """
+    from impl._core import (
+        AppendRequest,
+        CoreConfig,
+        Entry,
+        EntryKind,
+        HardState,
+        SnapshotMeta,
+        StoredState,
+    )
+    from impl._trace import TraceWriter, trace_path
+
+    voters = ("n1", "n2", "n3")
+    log = [Entry(1, 1, EntryKind.NORMAL, b"a"), Entry(2, 2, EntryKind.NORMAL, b"b")]
+    stored = StoredState(HardState(2, None, 2), None, log)
+    core = TracingCore(
+        CoreConfig("n2", voters, "x"), stored, TraceWriter(trace_path(tmp_path, "n2"))
+    )
+    core.applied(2)
+    core.snapshot_taken(SnapshotMeta(2, 2, voters))
+    stale = AppendRequest("x", "n1", 1, 1, 1, (Entry(2, 1, EntryKind.NORMAL, b"z"),), 1, 0)
+    core.receive(stale)
+    core.close_trace()
+    states = [event["s"] for event in load(trace_path(tmp_path, "n2")) if "s" in event]
+    assert states[-1] == states[-2], "a refused append changed the recorded state"
