@@ -24,6 +24,7 @@ __all__ = [
     "on_client_request",
     "on_heartbeat_due",
     "on_send_append",
+    "reject_stale_append",
 ]
 
 
@@ -100,11 +101,7 @@ def on_append_request(state: NodeState, msg: AppendRequest) -> Transition:
     follows the leader's, capped at the last entry this message vouches for.
     """
     if msg.term < state.term:
-        # A stale leader's request: reject so it learns our term, but echo no read ctx. The
-        # reply carries our (current) term, so an echoed ctx would count as a confirmation in
-        # whatever term the sender leads now, though it proves nothing about that term.
-        stale = _reply(state, msg, success=False, match=0, hint=0)
-        return Transition(state, (replace(stale, read_ctx=0),))
+        return reject_stale_append(state, msg)
     state = replace(
         state,
         role=Role.FOLLOWER,
@@ -127,6 +124,16 @@ def on_append_request(state: NodeState, msg: AppendRequest) -> Transition:
     commit = max(state.commit, min(msg.leader_commit, match))
     state = replace(state, log=log, commit=commit)
     return Transition(state, (_reply(state, msg, success=True, match=match, hint=0),))
+
+
+def reject_stale_append(state: NodeState, msg: AppendRequest) -> Transition:
+    """reject_stale_append answers a stale leader's request so it learns our term.
+
+    It echoes no read ctx: the reply carries our (current) term, so an echoed ctx would count
+    as a confirmation in whatever term the sender leads now, though it proves nothing there.
+    """
+    stale = _reply(state, msg, success=False, match=0, hint=0)
+    return Transition(state, (replace(stale, read_ctx=0),))
 
 
 def _merge(

@@ -82,7 +82,7 @@ def on_append_request_commit_follows_leader(state: NodeState, msg: AppendRequest
     index, and with it what the state machine was told was durable.
     """
     if msg.term < state.term:
-        return Transition(state, (_reply(state, msg, success=False, match=0, hint=0),))
+        return spec_replication.reject_stale_append(state, msg)
     state = replace(
         state,
         role=Role.FOLLOWER,
@@ -185,7 +185,6 @@ def become_leader_without_sentinel(state: NodeState) -> Transition:
         heard_from_leader=False,
         recent_active=frozenset({state.id}),
         sentinel=state.commit,
-        read_seq=0,
         acked_ctx=(0,) * n,
         pending_reads=(),
         prevotes=frozenset(),
