@@ -345,10 +345,20 @@ def build_server(node: Node) -> tuple[aio.Server, int]:
             ),
         )
     )
-    port = server.add_insecure_port(node.config.listen)
+    return server, _open_port(server, node.config.listen)
+
+
+def _open_port(server: aio.Server, listen: str) -> int:
+    """_open_port binds the server's listening port (the one place ports are opened)."""
+    port = server.add_insecure_port(listen)
     if port == 0:
-        raise OSError(f"cannot listen on {node.config.listen}")
-    return server, port
+        raise OSError(f"cannot listen on {listen}")
+    return port
+
+
+def _dial(address: str) -> aio.Channel:
+    """_dial opens the channel to one peer (the one place peer channels are dialed)."""
+    return aio.insecure_channel(address, options=CHANNEL_OPTIONS)
 
 
 # ---------------------------------------------------------------- client side
@@ -412,7 +422,7 @@ class PeerSenders:
     def _stubs(self, peer: str) -> _PeerStubs:
         stubs = self._peer_stubs.get(peer)
         if stubs is None:
-            channel = aio.insecure_channel(self._addresses[peer], options=CHANNEL_OPTIONS)
+            channel = _dial(self._addresses[peer])
             self._channels[peer] = channel
             stubs = _PeerStubs(channel)
             self._peer_stubs[peer] = stubs
