@@ -4,15 +4,21 @@ A file holds one segment per run of the node: a header line, then one event per 
 process killed mid-write leaves a torn line; the producer starts its next run on a fresh
 line, so a line that does not parse is tolerated when it is the last line of the file or
 the line right before a header. Anywhere else it is an error: the trace is corrupt.
+
+A file named ``*.ndjson.gz`` is the same, gzip-compressed (the committed corpus is stored so);
+a gzip stream cut short is an unreadable file, not a torn line.
 """
 
 from __future__ import annotations
 
-import json
+import gzip
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from properties.conformance._json import loads
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "NodeTrace", "Segment", "TraceError", "read_traces"]
 
@@ -67,33 +73,37 @@ def read_trace(path: Path) -> NodeTrace:
     """read_trace parses one node's file into segments."""
     segments: list[Segment] = []
     torn: int | None = None
-    loads = json.loads
-    with path.open("r", encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = loads(text)
-            except ValueError:
-                if torn is not None:
-                    raise TraceError(f"{path}:{torn}: corrupt line") from None
-                torn = number
-                continue
-            is_header = record.get("format") == FORMAT_NAME
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise TraceError(f"{path}: not a readable gzip file ({exc})") from None
+    for number, text in enumerate(data.split(b"\n"), start=1):
+        if not text.strip():
+            continue
+        try:
+            record = loads(text)
+        except ValueError:
             if torn is not None:
-                if not is_header:
-                    raise TraceError(f"{path}:{torn}: corrupt line") from None
-                if segments:
-                    segments[-1].torn_tail = True
-                torn = None
-            if is_header:
-                _check_header(record, path, number)
-                segments.append(Segment(record, number))
-                continue
-            if not segments:
-                raise TraceError(f"{path}:{number}: event before the first header")
-            segments[-1].events.append(record)
-            segments[-1].lines.append(number)
+                raise TraceError(f"{path}:{torn}: corrupt line") from None
+            torn = number
+            continue
+        is_header = record.get("format") == FORMAT_NAME
+        if torn is not None:
+            if not is_header:
+                raise TraceError(f"{path}:{torn}: corrupt line") from None
+            if segments:
+                segments[-1].torn_tail = True
+            torn = None
+        if is_header:
+            _check_header(record, path, number)
+            segments.append(Segment(record, number))
+            continue
+        if not segments:
+            raise TraceError(f"{path}:{number}: event before the first header")
+        segments[-1].events.append(record)
+        segments[-1].lines.append(number)
     if torn is not None and segments:
         segments[-1].torn_tail = True
     if not segments:
@@ -106,12 +116,14 @@ def read_trace(path: Path) -> NodeTrace:
 
 
 def trace_files(paths: Iterable[Path | str]) -> list[Path]:
-    """trace_files expands directories to the ``*.ndjson`` files inside them (recursively)."""
+    """trace_files expands directories to the ``*.ndjson`` and ``*.ndjson.gz`` files inside
+    them (recursively)."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(path.rglob("*.ndjson")))
+            found = [*path.rglob("*.ndjson"), *path.rglob("*.ndjson.gz")]
+            files.extend(sorted(found))
         elif path.exists():
             files.append(path)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,9 @@ Json = dict[str, Any]
 
 
 def load(path: Path) -> list[Json]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """load reads every line of a trace file (gzipped if it ends in .gz)."""
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def save(path: Path, records: list[Json]) -> None:

@@ -5,17 +5,22 @@ Reference: Raft paper sections 5.2-5.4 and 7, thesis 6.4 and 9.6, as replayed by
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
+from typing import Any
 
 from properties.conformance import check_traces
 from tests.conformance._edit import load
 
+Json = dict[str, Any]
 CORPUS = Path(__file__).resolve().parents[1] / "traces"
 
 
 def test_corpus_is_small_and_complete() -> None:
     runs = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
     expected = [
+        "chaos-lossy-churn",
+        "chaos-partition-restart-all",
         "election",
         "failover",
         "multiprocess",
@@ -32,11 +37,15 @@ def test_corpus_is_small_and_complete() -> None:
 def test_corpus_conforms() -> None:
     result = check_traces([CORPUS])
     assert result.ok, result.render()
-    assert result.runs == 7 and result.nodes == 21
+    assert result.runs == 9 and result.nodes == 27
     # only the snapshot followers may be checked globally only, and only after an install
     # (and, in snapshot-install-restart, the restart from a snapshot it never saw built)
+    chaos = CORPUS / "chaos-partition-restart-all" / "node-n1.ndjson.gz"
     assert sorted(result.global_only) == sorted(
         [
+            f"node n1 ({chaos}): InstallSnapshot is not in the spec",
+            f"node n1 ({chaos}): restart from a snapshot the checker never saw built",
+            f"node n1 ({chaos}): restart from a snapshot the checker never saw built",
             f"node n2 ({CORPUS / 'snapshot' / 'node-n2.ndjson'}): "
             "InstallSnapshot is not in the spec",
             f"node n2 ({CORPUS / 'snapshot-install-restart' / 'node-n2.ndjson'}): "
@@ -45,6 +54,39 @@ def test_corpus_conforms() -> None:
             "restart from a snapshot the checker never saw built",
         ]
     )
+
+
+def _segments(path: Path) -> list[list[Json]]:
+    out: list[list[Json]] = []
+    for record in load(path):
+        if "format" in record:
+            out.append([])
+        else:
+            out[-1].append(record)
+    return out
+
+
+def test_chaos_runs_restart_every_node_and_install_a_snapshot() -> None:
+    """Reference: sections 5.1 and 7: a crash of every node at once, then a snapshot install.
+
+    In the restart-all run every node has a segment per start (first start, the restart of
+    all nodes, the harness's final restart), each later one loading the term it had made
+    durable; a lagging follower installs a snapshot. The churn run restarts every node too.
+    """
+    run = CORPUS / "chaos-partition-restart-all"
+    installs = 0
+    for path in sorted(run.iterdir()):
+        segments = _segments(path)
+        assert len(segments) == 3, path
+        for earlier, later in itertools.pairwise(segments):
+            assert later[0]["i"] == "start" and later[0]["hs"][0] >= 1
+            assert later[0]["hs"][0] <= max(e["s"][0] for e in earlier)
+        installs += sum(
+            1 for seg in segments for e in seg if e["i"] == "recv" and e["m"]["k"] == "snap"
+        )
+    assert installs >= 1
+    for path in sorted((CORPUS / "chaos-lossy-churn").iterdir()):
+        assert len(_segments(path)) == 2, path
 
 
 def test_restart_from_an_unseen_snapshot_starts_the_ready_discipline_afresh() -> None:
