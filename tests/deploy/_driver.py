@@ -1,0 +1,78 @@
+"""A KV client process for the rehearsal, run inside the client's network namespace.
+
+The test process stays in the host's namespace, so everything that talks to
+the cluster runs here, as ``python -m tests.deploy._driver``: it writes or
+reads a batch of keys with one KVClient and prints one JSON object on stdout.
+A write counts as acknowledged only when ``put`` returned; a write that raised
+(no leader before the deadline) is listed as failed, so the test can demand
+that every acknowledged write survives and that none was acknowledged by a
+node cut off from the majority.
+
+    put --cluster A,B --prefix p --count 10 [--deadline S]
+        -> {"acked": {"p0": "v-p0", ...}, "failed": {"p3": "reason", ...}}
+    get --cluster A,B KEY...
+        -> {"values": {"p0": "v-p0", "p9": null}}
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from impl import ClientError, KVClient
+
+__all__ = ["main", "value_for"]
+
+
+def value_for(key: str) -> str:
+    """value_for is the value the driver writes under key (the test checks it back)."""
+    return f"v-{key}"
+
+
+async def _put(addresses: list[str], prefix: str, count: int, deadline_s: float) -> object:
+    acked: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    async with KVClient(addresses, deadline_s=deadline_s, rpc_timeout_s=1.0) as client:
+        for i in range(count):
+            key = f"{prefix}{i}"
+            try:
+                await client.put(key, value_for(key).encode())
+            except ClientError as exc:
+                failed[key] = str(exc)
+            else:
+                acked[key] = value_for(key)
+    return {"acked": acked, "failed": failed}
+
+
+async def _get(addresses: list[str], keys: Sequence[str], deadline_s: float) -> object:
+    values: dict[str, str | None] = {}
+    async with KVClient(addresses, deadline_s=deadline_s, rpc_timeout_s=1.0) as client:
+        for key in keys:
+            value = await client.get(key)
+            values[key] = None if value is None else value.decode()
+    return {"values": values}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tests.deploy._driver")
+    parser.add_argument("op", choices=("put", "get"))
+    parser.add_argument("keys", nargs="*")
+    parser.add_argument("--cluster", required=True)
+    parser.add_argument("--prefix", default="k")
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--deadline", type=float, default=20.0)
+    args = parser.parse_args(argv)
+    addresses = [a for a in args.cluster.split(",") if a]
+    if args.op == "put":
+        out = asyncio.run(_put(addresses, args.prefix, args.count, args.deadline))
+    else:
+        out = asyncio.run(_get(addresses, args.keys, args.deadline))
+    print(json.dumps(out, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
