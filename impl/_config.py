@@ -11,6 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from impl._security import TlsConfig
 
 __all__ = ["ConfigError", "NodeConfig", "parse_address", "parse_peers"]
 
@@ -73,6 +77,11 @@ class NodeConfig:
     and clients dial; listen is where this node binds (it may differ, e.g.
     0.0.0.0:PORT). fsync=False sets SQLite synchronous=OFF and exists only for
     like-for-like benchmarks against systems that do not fsync.
+
+    tls (cert + key, optionally ca) turns on TLS for the node's server and its
+    dials to peers; with ca it is mutual TLS (impl/_security.py has the rules).
+    metrics_listen is where ``raftwright node`` serves Prometheus text at
+    GET /metrics (None: no metrics endpoint).
     """
 
     node_id: str
@@ -86,6 +95,8 @@ class NodeConfig:
     fsync: bool = True
     trace_dir: Path | None = None
     max_inflight_appends: int = 8
+    tls: TlsConfig | None = None
+    metrics_listen: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.node_id, str) or not _ID.match(self.node_id):
@@ -128,6 +139,20 @@ class NodeConfig:
             raise ConfigError(f"snapshot_every {self.snapshot_every} must be positive")
         if self.max_inflight_appends <= 0:
             raise ConfigError("max_inflight_appends must be positive")
+        if self.tls is not None:
+            from impl._security import TlsConfig
+
+            if not isinstance(self.tls, TlsConfig):
+                raise ConfigError(f"tls must be a TlsConfig, got {type(self.tls).__name__}")
+            if self.tls.cert is None:
+                raise ConfigError("tls: a node needs cert and key (ca is optional)")
+        if self.metrics_listen is not None:
+            try:
+                parse_address(self.metrics_listen)
+            except ConfigError as exc:
+                raise ConfigError(f"metrics_listen: {exc}") from None
+            if self.metrics_listen == self.listen:
+                raise ConfigError("metrics_listen must differ from listen")
         object.__setattr__(self, "peers", MappingProxyType(dict(self.peers)))
         object.__setattr__(self, "data_dir", Path(self.data_dir))
 

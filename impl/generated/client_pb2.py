@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0c\x63lient.proto\x12\rraftwright.v1\"!\n\x0eProposeRequest\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\x0c\"!\n\x0fProposeResponse\x12\x0e\n\x06result\x18\x01 \x01(\x0c\"\x1c\n\x0bReadRequest\x12\r\n\x05query\x18\x01 \x01(\x0c\"\x1e\n\x0cReadResponse\x12\x0e\n\x06result\x18\x01 \x01(\x0c\"\x0f\n\rStatusRequest\"C\n\x0cPeerProgress\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0bmatch_index\x18\x02 \x01(\x04\x12\x12\n\nnext_index\x18\x03 \x01(\x04\"\xc9\x02\n\x0eStatusResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0e\n\x06leader\x18\x04 \x01(\t\x12\x14\n\x0c\x63ommit_index\x18\x05 \x01(\x04\x12\x15\n\rapplied_index\x18\x06 \x01(\x04\x12\x10\n\x08log_size\x18\x07 \x01(\x04\x12*\n\x05peers\x18\x08 \x03(\x0b\x32\x1b.raftwright.v1.PeerProgress\x12\x0f\n\x07\x61\x64\x64ress\x18\t \x01(\t\x12\x16\n\x0esnapshot_index\x18\n \x01(\x04\x12;\n\x07members\x18\x0b \x03(\x0b\x32*.raftwright.v1.StatusResponse.MembersEntry\x1a.\n\x0cMembersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xde\x01\n\nRaftClient\x12H\n\x07Propose\x12\x1d.raftwright.v1.ProposeRequest\x1a\x1e.raftwright.v1.ProposeResponse\x12?\n\x04Read\x12\x1a.raftwright.v1.ReadRequest\x1a\x1b.raftwright.v1.ReadResponse\x12\x45\n\x06Status\x12\x1c.raftwright.v1.StatusRequest\x1a\x1d.raftwright.v1.StatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0c\x63lient.proto\x12\rraftwright.v1\"!\n\x0eProposeRequest\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\x0c\"!\n\x0fProposeResponse\x12\x0e\n\x06result\x18\x01 \x01(\x0c\"\x1c\n\x0bReadRequest\x12\r\n\x05query\x18\x01 \x01(\x0c\"\x1e\n\x0cReadResponse\x12\x0e\n\x06result\x18\x01 \x01(\x0c\"\x0f\n\rStatusRequest\"C\n\x0cPeerProgress\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0bmatch_index\x18\x02 \x01(\x04\x12\x12\n\nnext_index\x18\x03 \x01(\x04\"\xc9\x02\n\x0eStatusResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0e\n\x06leader\x18\x04 \x01(\t\x12\x14\n\x0c\x63ommit_index\x18\x05 \x01(\x04\x12\x15\n\rapplied_index\x18\x06 \x01(\x04\x12\x10\n\x08log_size\x18\x07 \x01(\x04\x12*\n\x05peers\x18\x08 \x03(\x0b\x32\x1b.raftwright.v1.PeerProgress\x12\x0f\n\x07\x61\x64\x64ress\x18\t \x01(\t\x12\x16\n\x0esnapshot_index\x18\n \x01(\x04\x12;\n\x07members\x18\x0b \x03(\x0b\x32*.raftwright.v1.StatusResponse.MembersEntry\x1a.\n\x0cMembersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\'\n\x19TransferLeadershipRequest\x12\n\n\x02to\x18\x01 \x01(\t\":\n\x1aTransferLeadershipResponse\x12\x0e\n\x06leader\x18\x01 \x01(\t\x12\x0c\n\x04term\x18\x02 \x01(\x04\x32\xc9\x02\n\nRaftClient\x12H\n\x07Propose\x12\x1d.raftwright.v1.ProposeRequest\x1a\x1e.raftwright.v1.ProposeResponse\x12?\n\x04Read\x12\x1a.raftwright.v1.ReadRequest\x1a\x1b.raftwright.v1.ReadResponse\x12\x45\n\x06Status\x12\x1c.raftwright.v1.StatusRequest\x1a\x1d.raftwright.v1.StatusResponse\x12i\n\x12TransferLeadership\x12(.raftwright.v1.TransferLeadershipRequest\x1a).raftwright.v1.TransferLeadershipResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,6 +49,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATUSRESPONSE']._serialized_end=579
   _globals['_STATUSRESPONSE_MEMBERSENTRY']._serialized_start=533
   _globals['_STATUSRESPONSE_MEMBERSENTRY']._serialized_end=579
-  _globals['_RAFTCLIENT']._serialized_start=582
-  _globals['_RAFTCLIENT']._serialized_end=804
+  _globals['_TRANSFERLEADERSHIPREQUEST']._serialized_start=581
+  _globals['_TRANSFERLEADERSHIPREQUEST']._serialized_end=620
+  _globals['_TRANSFERLEADERSHIPRESPONSE']._serialized_start=622
+  _globals['_TRANSFERLEADERSHIPRESPONSE']._serialized_end=680
+  _globals['_RAFTCLIENT']._serialized_start=683
+  _globals['_RAFTCLIENT']._serialized_end=1012
 # @@protoc_insertion_point(module_scope)

@@ -49,6 +49,11 @@ class RaftClientStub:
                 request_serializer=client__pb2.StatusRequest.SerializeToString,
                 response_deserializer=client__pb2.StatusResponse.FromString,
                 _registered_method=True)
+        self.TransferLeadership = channel.unary_unary(
+                '/raftwright.v1.RaftClient/TransferLeadership',
+                request_serializer=client__pb2.TransferLeadershipRequest.SerializeToString,
+                response_deserializer=client__pb2.TransferLeadershipResponse.FromString,
+                _registered_method=True)
 
 
 class RaftClientServicer:
@@ -72,6 +77,12 @@ class RaftClientServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TransferLeadership(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RaftClientServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +100,11 @@ def add_RaftClientServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=client__pb2.StatusRequest.FromString,
                     response_serializer=client__pb2.StatusResponse.SerializeToString,
+            ),
+            'TransferLeadership': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferLeadership,
+                    request_deserializer=client__pb2.TransferLeadershipRequest.FromString,
+                    response_serializer=client__pb2.TransferLeadershipResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +188,33 @@ class RaftClient:
             '/raftwright.v1.RaftClient/Status',
             client__pb2.StatusRequest.SerializeToString,
             client__pb2.StatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferLeadership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftwright.v1.RaftClient/TransferLeadership',
+            client__pb2.TransferLeadershipRequest.SerializeToString,
+            client__pb2.TransferLeadershipResponse.FromString,
             options,
             channel_credentials,
             insecure,

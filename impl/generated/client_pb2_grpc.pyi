@@ -41,6 +41,7 @@ class RaftClientStub:
     Propose: _grpc.UnaryUnaryMultiCallable[_client_pb2.ProposeRequest, _client_pb2.ProposeResponse]
     Read: _grpc.UnaryUnaryMultiCallable[_client_pb2.ReadRequest, _client_pb2.ReadResponse]
     Status: _grpc.UnaryUnaryMultiCallable[_client_pb2.StatusRequest, _client_pb2.StatusResponse]
+    TransferLeadership: _grpc.UnaryUnaryMultiCallable[_client_pb2.TransferLeadershipRequest, _client_pb2.TransferLeadershipResponse]
 
 @_typing.type_check_only
 class RaftClientAsyncStub(RaftClientStub):
@@ -48,6 +49,7 @@ class RaftClientAsyncStub(RaftClientStub):
     Propose: _aio.UnaryUnaryMultiCallable[_client_pb2.ProposeRequest, _client_pb2.ProposeResponse]  # type: ignore[assignment]
     Read: _aio.UnaryUnaryMultiCallable[_client_pb2.ReadRequest, _client_pb2.ReadResponse]  # type: ignore[assignment]
     Status: _aio.UnaryUnaryMultiCallable[_client_pb2.StatusRequest, _client_pb2.StatusResponse]  # type: ignore[assignment]
+    TransferLeadership: _aio.UnaryUnaryMultiCallable[_client_pb2.TransferLeadershipRequest, _client_pb2.TransferLeadershipResponse]  # type: ignore[assignment]
 
 class RaftClientServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -70,5 +72,12 @@ class RaftClientServicer(metaclass=_abc_1.ABCMeta):
         request: _client_pb2.StatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_client_pb2.StatusResponse, _abc.Awaitable[_client_pb2.StatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def TransferLeadership(
+        self,
+        request: _client_pb2.TransferLeadershipRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_client_pb2.TransferLeadershipResponse, _abc.Awaitable[_client_pb2.TransferLeadershipResponse]]: ...
 
 def add_RaftClientServicer_to_server(servicer: RaftClientServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
