@@ -5,20 +5,27 @@ loopback with tracing on, wires every peer link through a fault-injecting TCP pr
 concurrent ``KVClient``s that record every operation, and injects seeded faults (SIGKILL and
 restart, SIGSTOP/SIGCONT, every node restarted at once, partitions, message loss). Then it
 checks linearizability of the whole history, durability of every acknowledged write after a
-full restart, and conformance of every trace. ``run_chaos(ChaosConfig(...))`` is the API.
+full restart, and conformance of every trace. ``--seeded-bug`` runs the nodes with a
+deliberate bug patched in (see _seeded_node), to show those checks fail when they should.
+``run_chaos(ChaosConfig(...))`` is the API.
 """
 
 from properties.chaos._cli import PRESETS, final_line, main
+from properties.chaos._durability import DurabilityResult, check_durability
 from properties.chaos._faults import Fault, FaultKind, FaultRecord, Injector, schedule
 from properties.chaos._procs import ChaosCluster, free_ports
 from properties.chaos._proxy import LinkProxy
 from properties.chaos._run import ChaosConfig, RunReport, run_chaos, summarise
+from properties.chaos._seeded_node import BUGS, LOSE_ONE_IN, drops_write, launcher_prefix
 from properties.chaos._workload import Workload, WorkloadConfig
 
 __all__ = [
+    "BUGS",
+    "LOSE_ONE_IN",
     "PRESETS",
     "ChaosCluster",
     "ChaosConfig",
+    "DurabilityResult",
     "Fault",
     "FaultKind",
     "FaultRecord",
@@ -27,8 +34,11 @@ __all__ = [
     "RunReport",
     "Workload",
     "WorkloadConfig",
+    "check_durability",
+    "drops_write",
     "final_line",
     "free_ports",
+    "launcher_prefix",
     "main",
     "run_chaos",
     "schedule",

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ._run import ChaosConfig, RunReport, run_chaos, summarise
+from ._seeded_node import BUGS
 from ._workload import WorkloadConfig
 
 __all__ = ["PRESETS", "main"]
@@ -56,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=int, default=None, help="concurrent KV clients")
     p.add_argument("--workdir", type=Path, default=None, help="keep data, traces and logs here")
     p.add_argument("--keep", action="store_true", help="keep the temporary workdir")
+    p.add_argument(
+        "--seeded-bug",
+        choices=BUGS,
+        default=None,
+        help="run every node with this bug patched in, to show the checks catch it "
+        "(the run is then expected to FAIL)",
+    )
     return p
 
 
@@ -69,7 +77,7 @@ def _config(args: argparse.Namespace, nodes: int, seed: int) -> ChaosConfig:
         cfg = replace(cfg, max_faults=args.faults)
     if args.clients is not None:
         cfg = replace(cfg, workload=replace(cfg.workload, clients=args.clients))
-    return replace(cfg, keep=args.keep)
+    return replace(cfg, keep=args.keep, seeded_bug=args.seeded_bug)
 
 
 def final_line(reports: Sequence[RunReport]) -> str:
@@ -88,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 31)
     sizes = [int(n) for n in (args.nodes or _NODES[args.preset]).split(",") if n.strip()]
-    print(f"chaos: preset={args.preset} seed={seed} nodes={sizes}", flush=True)
+    bug = f" seeded_bug={args.seeded_bug}" if args.seeded_bug else ""
+    print(f"chaos: preset={args.preset} seed={seed} nodes={sizes}{bug}", flush=True)
 
     def say(text: str) -> None:
         print(text, flush=True)
@@ -101,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"run n={r.nodes} failed; data, traces and logs kept in {r.workdir}")
     print(
         f"chaos: reproduce with --preset {args.preset} --seed {seed} --nodes "
-        f"{','.join(map(str, sizes))} ({time.monotonic() - started:.0f}s)"
+        f"{','.join(map(str, sizes))}{' --seeded-bug ' + args.seeded_bug if bug else ''} "
+        f"({time.monotonic() - started:.0f}s)"
     )
     print(final_line(reports), flush=True)
     return 0 if all(r.ok for r in reports) else 1

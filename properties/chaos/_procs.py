@@ -6,6 +6,9 @@ partition or degrade any link. Clients dial the nodes' real ports. Every node
 traces into one directory (``--trace-dir``); a restarted node appends a new
 segment to its trace and reopens its SQLite data directory.
 
+With ``seeded_bug`` every node runs through ``properties.chaos._seeded_node``,
+which patches that bug into the implementation before running the same CLI.
+
 Processes are only ever signalled by the Popen objects this class created.
 """
 
@@ -25,6 +28,7 @@ from typing import IO
 from impl import RaftClient
 
 from ._proxy import LinkProxy
+from ._seeded_node import launcher_prefix
 
 __all__ = ["ChaosCluster", "free_ports"]
 
@@ -57,12 +61,20 @@ class ChaosCluster:
         cluster_id: str = "chaos",
         snapshot_every: int = 2000,
         election_timeout_ms: tuple[int, int] = (200, 400),
+        seeded_bug: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.ids = [f"n{i + 1}" for i in range(nodes)]
         self.cluster_id = cluster_id
         self.snapshot_every = snapshot_every
         self.election_timeout_ms = election_timeout_ms
+        self.seeded_bug = seeded_bug
+        # Checked here, not at the first start: a typo must not cost a cluster start-up.
+        self._launcher = (
+            launcher_prefix(seeded_bug)
+            if seeded_bug is not None
+            else [sys.executable, "-m", "impl.cli"]
+        )
         self.trace_dir = workdir / "traces"
         self.ports = dict(zip(self.ids, free_ports(nodes), strict=True))
         self.proxies = {
@@ -106,9 +118,7 @@ class ChaosCluster:
             self._logs[node] = log
         lo, hi = self.election_timeout_ms
         cmd = [
-            sys.executable,
-            "-m",
-            "impl.cli",
+            *self._launcher,
             "--log-level",
             "WARNING",
             "node",

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from impl import KVClient
 from properties.conformance import check_traces
-from properties.linearizability import CheckResult, Outcome, Verdict, check
+from properties.linearizability import CheckResult, Operation, Outcome, Verdict, check
 
+from ._durability import check_durability
 from ._faults import FaultKind, FaultRecord, Injector, schedule
 from ._procs import ChaosCluster
 from ._workload import Workload, WorkloadConfig
@@ -50,6 +51,7 @@ class ChaosConfig:
     conformance_jobs: int = 2
     workdir: Path | None = None
     keep: bool = False
+    seeded_bug: str | None = None
 
 
 @dataclass
@@ -109,7 +111,11 @@ async def run_chaos(cfg: ChaosConfig, say: Callable[[str], None] = print) -> Run
     workdir.mkdir(parents=True)
     report = RunReport(cfg.nodes, cfg.seed, workdir=str(workdir))
     cluster = ChaosCluster(
-        workdir, cfg.nodes, random.Random(cfg.seed), snapshot_every=cfg.snapshot_every
+        workdir,
+        cfg.nodes,
+        random.Random(cfg.seed),
+        snapshot_every=cfg.snapshot_every,
+        seeded_bug=cfg.seeded_bug,
     )
     try:
         await _exercise(cfg, cluster, report, say)
@@ -199,23 +205,21 @@ async def _durability(
     queue: asyncio.Queue[str] = asyncio.Queue()
     for key in shared + keys:
         queue.put_nowait(key)
-    lost: list[str] = []
+    final_reads: dict[str, Operation] = {}
 
     async def reader(index: int) -> None:
         async with KVClient(cluster.client_addresses, deadline_s=20.0) as client:
             while not queue.empty():
                 key = queue.get_nowait()
-                op = await workload.get(client, 1000 + index, key)
-                if key in workload.acked_once and (
-                    op.outcome is not Outcome.OK or op.output != workload.acked_once[key]
-                ):
-                    lost.append(key)
+                final_reads[key] = await workload.get(client, 1000 + index, key)
 
     await asyncio.gather(*(reader(i) for i in range(8)))
-    report.lost = len(lost)
-    report.lost_keys = lost[:20]
-    if lost:
-        say(f"[n={cfg.nodes}] LOST {len(lost)} acknowledged writes, e.g. {lost[:5]}")
+    result = check_durability(workload.acked_once, final_reads)
+    report.lost = result.lost
+    report.lost_keys = list(result.lost_keys[:20])
+    if result.lost:
+        say(f"[n={cfg.nodes}] LOST {result.lost} acknowledged writes")
+        say(result.render())
 
 
 def _check_traces(
