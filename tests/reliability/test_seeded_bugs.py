@@ -211,3 +211,32 @@ def test_a_state_machine_that_drops_acknowledged_puts_is_reported_lost(tmp_path:
     assert not report.ok
     assert f"lost={report.lost}" in final_line([report])
     assert any("LOST" in m for m in messages)
+
+
+def test_the_cli_passes_the_seeded_bug_to_every_node_launch(tmp_path: Path) -> None:
+    """``--seeded-bug`` reaches the cluster's launch command; an unknown bug is refused."""
+    from properties.chaos._cli import _config, build_parser
+
+    args = build_parser().parse_args(["--preset", "smoke", "--seeded-bug", "stale-read"])
+    cfg = _config(args, 3, 1)
+    assert cfg.seeded_bug == "stale-read"
+    assert _config(build_parser().parse_args([]), 3, 1).seeded_bug is None
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--seeded-bug", "no-such-bug"])
+    cluster = ChaosCluster(tmp_path, 3, random.Random(1), seeded_bug="lose-write")
+    assert cluster._launcher[1:] == [
+        "-m",
+        "properties.chaos._seeded_node",
+        "--bug",
+        "lose-write",
+        "--",
+    ]
+    with pytest.raises(ValueError, match="unknown seeded bug"):
+        ChaosCluster(tmp_path, 3, random.Random(1), seeded_bug="typo")
+
+
+def test_lose_write_drops_only_some_write_once_keys() -> None:
+    keys = [f"d-{c}-{n}" for c in range(8) for n in range(200)]
+    dropped = [k for k in keys if drops_write(k)]
+    assert 0.05 < len(dropped) / len(keys) < 0.2  # about one in LOSE_ONE_IN
+    assert not any(drops_write(f"k{i}") for i in range(100))  # shared keys never
