@@ -29,7 +29,7 @@ from properties.linearizability import CheckResult, Operation, Outcome, Verdict,
 from ._durability import check_durability
 from ._faults import FaultKind, FaultRecord, Injector, schedule
 from ._procs import ChaosCluster
-from ._workload import Workload, WorkloadConfig
+from ._workload import Workload, WorkloadConfig, first_after
 
 __all__ = ["ChaosConfig", "RunReport", "run_chaos"]
 
@@ -173,9 +173,10 @@ async def _exercise(
     for note in cluster.check_exits():
         say(f"IMPL FAILURE: {note}")
     # Unavailability after each fault that hit the leader: until the next acknowledged write.
+    completions = workload.write_completions()
     for record in injector.records:
         if record.hit_leader and record.kind is not FaultKind.LOSS:
-            first = workload.writes_ok_after(record.start)
+            first = first_after(completions, record.start)
             if first is not None:
                 report.unavailability.append((record.kind.value, first - record.start))
     await _durability(cfg, cluster, workload, report, say)

@@ -111,3 +111,21 @@ def test_short_chaos_run_is_linearizable_and_loses_nothing(tmp_path: Path) -> No
     line = final_line([report])
     assert line.startswith(f"chaos: ops={report.ops} faults=")
     assert "linearizable=yes lost=0" in line
+
+
+def test_unavailability_is_measured_to_the_first_acknowledged_write_after_the_fault() -> None:
+    """Reference: thesis section 3.10 (availability); only acknowledged writes end an outage."""
+    from properties.chaos import Workload
+    from properties.linearizability import OpKind
+
+    clock = iter([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]).__next__
+    w = Workload([], WorkloadConfig(), seed=1)
+    w.history.clock = clock
+    w.history.begin(0, OpKind.PUT, "a", b"1").ok()  # 0 -> 1
+    w.history.begin(0, OpKind.GET, "a").ok(b"1")  # 2 -> 3: a read ends nothing
+    w.history.begin(0, OpKind.PUT, "a", b"2").unknown()  # 4 -> 5: not acknowledged
+    w.history.begin(0, OpKind.DELETE, "a").ok(True)  # 6 -> 7
+    assert w.write_completions() == [1.0, 7.0]
+    assert w.writes_ok_after(0.5) == 1.0
+    assert w.writes_ok_after(1.0) == 7.0
+    assert w.writes_ok_after(7.0) is None
