@@ -8,7 +8,7 @@ A write counts as acknowledged only when ``put`` returned; a write that raised
 that every acknowledged write survives and that none was acknowledged by a
 node cut off from the majority.
 
-    put --cluster A,B --prefix p --count 10 [--deadline S]
+    put --cluster A,B --prefix p --count 10 [--deadline S] [--tls-ca PEM ...]
         -> {"acked": {"p0": "v-p0", ...}, "failed": {"p3": "reason", ...}}
     get --cluster A,B KEY...
         -> {"values": {"p0": "v-p0", "p9": null}}
@@ -21,8 +21,10 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from impl import ClientError, KVClient
+from impl._security import TlsConfig
 
 __all__ = ["main", "value_for"]
 
@@ -32,10 +34,18 @@ def value_for(key: str) -> str:
     return f"v-{key}"
 
 
-async def _put(addresses: list[str], prefix: str, count: int, deadline_s: float) -> object:
+def _client(addresses: list[str], deadline_s: float, tls: TlsConfig | None) -> KVClient:
+    if tls is None:
+        return KVClient(addresses, deadline_s=deadline_s, rpc_timeout_s=1.0)
+    return KVClient(addresses, tls=tls, deadline_s=deadline_s, rpc_timeout_s=1.0)
+
+
+async def _put(
+    addresses: list[str], prefix: str, count: int, deadline_s: float, tls: TlsConfig | None
+) -> object:
     acked: dict[str, str] = {}
     failed: dict[str, str] = {}
-    async with KVClient(addresses, deadline_s=deadline_s, rpc_timeout_s=1.0) as client:
+    async with _client(addresses, deadline_s, tls) as client:
         for i in range(count):
             key = f"{prefix}{i}"
             try:
@@ -47,9 +57,11 @@ async def _put(addresses: list[str], prefix: str, count: int, deadline_s: float)
     return {"acked": acked, "failed": failed}
 
 
-async def _get(addresses: list[str], keys: Sequence[str], deadline_s: float) -> object:
+async def _get(
+    addresses: list[str], keys: Sequence[str], deadline_s: float, tls: TlsConfig | None
+) -> object:
     values: dict[str, str | None] = {}
-    async with KVClient(addresses, deadline_s=deadline_s, rpc_timeout_s=1.0) as client:
+    async with _client(addresses, deadline_s, tls) as client:
         for key in keys:
             value = await client.get(key)
             values[key] = None if value is None else value.decode()
@@ -64,12 +76,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prefix", default="k")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--deadline", type=float, default=20.0)
+    parser.add_argument("--tls-ca", type=Path, default=None)
+    parser.add_argument("--tls-cert", type=Path, default=None)
+    parser.add_argument("--tls-key", type=Path, default=None)
     args = parser.parse_args(argv)
     addresses = [a for a in args.cluster.split(",") if a]
+    tls = None
+    if args.tls_ca is not None:
+        tls = TlsConfig(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca)
     if args.op == "put":
-        out = asyncio.run(_put(addresses, args.prefix, args.count, args.deadline))
+        out = asyncio.run(_put(addresses, args.prefix, args.count, args.deadline, tls))
     else:
-        out = asyncio.run(_get(addresses, args.keys, args.deadline))
+        out = asyncio.run(_get(addresses, args.keys, args.deadline, tls))
     print(json.dumps(out, sort_keys=True))
     return 0
 
