@@ -10,7 +10,8 @@ from properties.explore._actions import Menu, enumerate_actions, next_budget, sp
 from properties.explore._canon import Fingerprinter, fingerprint, relabel
 from properties.explore._cli import build_parser, main
 from properties.explore._config import CONFIGS, ExploreConfig, ExploreResult, config_by_name
-from properties.explore._search import StepFn, explore
+from properties.explore._fast import explore, fast_path_applies
+from properties.explore._search import StepFn
 
 __all__ = [
     "CONFIGS",
@@ -23,6 +24,7 @@ __all__ = [
     "config_by_name",
     "enumerate_actions",
     "explore",
+    "fast_path_applies",
     "fingerprint",
     "main",
     "next_budget",

@@ -21,7 +21,7 @@ cache holds a reference, so an identity is never reused while cached).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from itertools import permutations, product
 from operator import itemgetter
@@ -40,7 +40,20 @@ from spec import (
 )
 from spec._messages import message_sort_key  # the network bag's order, not re-derived here
 
-__all__ = ["MASK64", "Fingerprinter", "fingerprint", "relabel"]
+__all__ = [
+    "MASK64",
+    "Fingerprinter",
+    "candidates",
+    "combine",
+    "extra_hash",
+    "fingerprint",
+    "message_hash",
+    "node_hash",
+    "relabel",
+    "relabellings",
+    "signature",
+    "with_disk",
+]
 
 MASK64 = (1 << 64) - 1
 
@@ -74,6 +87,166 @@ class _Relabelling:
         return bits
 
 
+def relabellings(size: int, symmetry: bool) -> list[_Relabelling]:
+    """relabellings is every permutation of `size` ids (only the identity without symmetry)."""
+    orders = list(permutations(range(size))) if symmetry else [tuple(range(size))]
+    return [_Relabelling(k, inv) for k, inv in enumerate(orders)]
+
+
+def candidates(
+    sigs: Sequence[int], by_inv: Mapping[tuple[int, ...], _Relabelling]
+) -> list[_Relabelling]:
+    """candidates is R(s): the relabellings that sort the nodes by their signatures `sigs`."""
+    order = sorted(range(len(sigs)), key=sigs.__getitem__)
+    if len(set(sigs)) == len(sigs):
+        return [by_inv[tuple(order)]]
+    groups: list[list[int]] = []
+    for old in order:
+        if groups and sigs[groups[-1][0]] == sigs[old]:
+            groups[-1].append(old)
+        else:
+            groups.append([old])
+    return [
+        by_inv[tuple(old for part in choice for old in part)]
+        for choice in product(*(permutations(group) for group in groups))
+    ]
+
+
+def node_hash(node: NodeState, r: _Relabelling) -> int:
+    """node_hash is the hash of `node` relabelled by `r` (its id is implied by its position)."""
+    perm = r.perm
+    return hash(
+        (
+            node.term,
+            -1 if node.voted_for is None else perm[node.voted_for],
+            node.log,
+            node.commit,
+            _ROLE_CODE[node.role],
+            -1 if node.leader is None else perm[node.leader],
+            r.mask(node.prevotes),
+            r.mask(node.votes),
+            r.mask(node.rejections),
+            r.pick(node.next_index) if node.next_index else (),
+            r.pick(node.match_index) if node.match_index else (),
+            node.heard_from_leader,
+            r.mask(node.recent_active),
+            node.sentinel,
+            node.read_seq,
+            r.pick(node.acked_ctx) if node.acked_ctx else (),
+            node.pending_reads,
+        )
+    )
+
+
+def with_disk(h: int, node: NodeState, disk: Durable, r: _Relabelling) -> int:
+    """with_disk folds a node's disk into its hash `h`, unless the disk mirrors its memory."""
+    if (
+        disk.term == node.term
+        and disk.voted_for == node.voted_for
+        and disk.log == node.log
+        and disk.commit == node.commit
+    ):
+        return h
+    vote = -1 if disk.voted_for is None else r.perm[disk.voted_for]
+    return hash((h, disk.term, vote, disk.log, disk.commit))
+
+
+def message_hash(message: Message, r: _Relabelling) -> int:
+    """message_hash is the hash of `message` with its endpoints relabelled by `r`."""
+    src = r.perm[message.src]
+    dst = r.perm[message.dst]
+    match message:
+        case VoteRequest():
+            fields: tuple[object, ...] = (
+                0,
+                message.prevote,
+                message.last_log_index,
+                message.last_log_term,
+            )
+        case VoteResponse():
+            fields = (1, message.prevote, message.granted, message.request_term)
+        case AppendRequest():
+            fields = (
+                2,
+                message.prev_index,
+                message.prev_term,
+                message.entries,
+                message.leader_commit,
+                message.read_ctx,
+            )
+        case AppendResponse():
+            fields = (
+                3,
+                message.success,
+                message.match_index,
+                message.hint_index,
+                message.read_ctx,
+            )
+    return hash((src, dst, message.term, fields))
+
+
+def signature(node: NodeState) -> int:
+    """signature is relabelling-invariant: it only orders nodes, never decides equality.
+
+    Packed into one int for fast sorting (bit 0 is left for "crashed"); equal packings of
+    different nodes only cost an extra relabelling to try, never soundness.
+    """
+    if node.voted_for is None:
+        vote_kind = 0
+    elif node.voted_for == node.id:
+        vote_kind = 1
+    else:
+        vote_kind = 2
+    return (
+        (node.term << 40)
+        | (_ROLE_CODE[node.role] << 36)
+        | (min(len(node.log), 255) << 28)
+        | (min(node.commit, 255) << 20)
+        | (vote_kind << 16)
+        | (len(node.votes) << 10)
+        | (len(node.prevotes) << 4)
+        | (node.heard_from_leader << 3)
+        | ((node.leader is None) << 2)
+    )
+
+
+def extra_hash(
+    crashed: Iterable[int],
+    partition: Iterable[frozenset[int]],
+    reads: Iterable[ReadRecord],
+    r: _Relabelling,
+) -> tuple[object, ...]:
+    """extra_hash is the relabelled fault and ghost-read part (empty when there is none)."""
+    perm = r.perm
+    return (
+        r.mask(crashed),
+        tuple(sorted([r.mask(group) for group in partition])),
+        tuple(
+            sorted(
+                [
+                    (
+                        perm[x.node],
+                        x.read_id,
+                        x.must_cover,
+                        -1 if x.answered is None else x.answered,
+                    )
+                    for x in reads
+                ]
+            )
+        ),
+    )
+
+
+def combine(
+    budget: tuple[int, ...],
+    node_hashes: tuple[int, ...],
+    network: tuple[int, ...],
+    extra: tuple[object, ...],
+) -> int:
+    """combine is the 64-bit hash of one relabelled state from its parts."""
+    return hash((budget, node_hashes, network, extra)) & MASK64
+
+
 class Fingerprinter:
     """Fingerprinter hashes cluster states of one size, caching per-object partial hashes.
 
@@ -83,8 +256,7 @@ class Fingerprinter:
     def __init__(self, size: int, symmetry: bool = True) -> None:
         self.size = size
         self.symmetry = symmetry
-        orders = list(permutations(range(size))) if symmetry else [tuple(range(size))]
-        self._relabellings = [_Relabelling(k, inv) for k, inv in enumerate(orders)]
+        self._relabellings = relabellings(size, symmetry)
         self._by_inv = {r.inv: r for r in self._relabellings}
         self._slots = len(self._relabellings)
         self._hashes: dict[int, int] = {}
@@ -109,28 +281,7 @@ class Fingerprinter:
         cached = self._hashes.get(key)
         if cached is not None:
             return cached
-        perm = r.perm
-        value = hash(
-            (
-                node.term,
-                -1 if node.voted_for is None else perm[node.voted_for],
-                node.log,
-                node.commit,
-                _ROLE_CODE[node.role],
-                -1 if node.leader is None else perm[node.leader],
-                r.mask(node.prevotes),
-                r.mask(node.votes),
-                r.mask(node.rejections),
-                r.pick(node.next_index) if node.next_index else (),
-                r.pick(node.match_index) if node.match_index else (),
-                node.heard_from_leader,
-                r.mask(node.recent_active),
-                node.sentinel,
-                node.read_seq,
-                r.pick(node.acked_ctx) if node.acked_ctx else (),
-                node.pending_reads,
-            )
-        )
+        value = node_hash(node, r)
         self._remember(node)
         self._hashes[key] = value
         return value
@@ -140,67 +291,17 @@ class Fingerprinter:
         cached = self._hashes.get(key)
         if cached is not None:
             return cached
-        src = r.perm[message.src]
-        dst = r.perm[message.dst]
-        match message:
-            case VoteRequest():
-                fields: tuple[object, ...] = (
-                    0,
-                    message.prevote,
-                    message.last_log_index,
-                    message.last_log_term,
-                )
-            case VoteResponse():
-                fields = (1, message.prevote, message.granted, message.request_term)
-            case AppendRequest():
-                fields = (
-                    2,
-                    message.prev_index,
-                    message.prev_term,
-                    message.entries,
-                    message.leader_commit,
-                    message.read_ctx,
-                )
-            case AppendResponse():
-                fields = (
-                    3,
-                    message.success,
-                    message.match_index,
-                    message.hint_index,
-                    message.read_ctx,
-                )
-        value = hash((src, dst, message.term, fields))
+        value = message_hash(message, r)
         self._remember(message)
         self._hashes[key] = value
         return value
 
     def _signature(self, node: NodeState) -> int:
-        """_signature is relabelling-invariant: it only orders nodes, never decides equality.
-
-        Packed into one int for fast sorting; equal packings of different nodes only cost an
-        extra relabelling to try, never soundness.
-        """
         key = id(node)
         cached = self._signatures.get(key)
         if cached is not None:
             return cached
-        if node.voted_for is None:
-            vote_kind = 0
-        elif node.voted_for == node.id:
-            vote_kind = 1
-        else:
-            vote_kind = 2
-        value = (
-            (node.term << 40)
-            | (_ROLE_CODE[node.role] << 36)
-            | (min(len(node.log), 255) << 28)
-            | (min(node.commit, 255) << 20)
-            | (vote_kind << 16)
-            | (len(node.votes) << 10)
-            | (len(node.prevotes) << 4)
-            | (node.heard_from_leader << 3)
-            | ((node.leader is None) << 2)
-        )
+        value = signature(node)
         self._remember(node)
         self._signatures[key] = value
         return value
@@ -211,61 +312,21 @@ class Fingerprinter:
         if not self.symmetry:
             return self._relabellings[:1]
         crashed = cluster.crashed
-        signature = self._signature
-        sigs = [signature(node) | (node.id in crashed) for node in cluster.nodes]
-        order = sorted(range(len(sigs)), key=sigs.__getitem__)
-        if len(set(sigs)) == len(sigs):
-            return [self._by_inv[tuple(order)]]
-        groups: list[list[int]] = []
-        for old in order:
-            if groups and sigs[groups[-1][0]] == sigs[old]:
-                groups[-1].append(old)
-            else:
-                groups.append([old])
-        return [
-            self._by_inv[tuple(old for part in choice for old in part)]
-            for choice in product(*(permutations(group) for group in groups))
-        ]
+        sign = self._signature
+        sigs = [sign(node) | (node.id in crashed) for node in cluster.nodes]
+        return candidates(sigs, self._by_inv)
 
     def _hash_under(self, cluster: ClusterState, budget: tuple[int, ...], r: _Relabelling) -> int:
         nodes = cluster.nodes
         disks = cluster.disks
-        perm = r.perm
-        node_hashes = []
-        for old in r.inv:
-            node = nodes[old]
-            h = self._node_hash(node, r)
-            disk = disks[old]
-            if not (
-                disk.term == node.term
-                and disk.voted_for == node.voted_for
-                and disk.log == node.log
-                and disk.commit == node.commit
-            ):
-                vote = -1 if disk.voted_for is None else perm[disk.voted_for]
-                h = hash((h, disk.term, vote, disk.log, disk.commit))
-            node_hashes.append(h)
-        network = sorted([self._message_hash(m, r) for m in cluster.network])
+        node_hashes = tuple(
+            [with_disk(self._node_hash(nodes[old], r), nodes[old], disks[old], r) for old in r.inv]
+        )
+        network = tuple(sorted([self._message_hash(m, r) for m in cluster.network]))
         extra: tuple[object, ...] = ()
         if cluster.crashed or cluster.partition or cluster.reads:
-            extra = (
-                r.mask(cluster.crashed),
-                tuple(sorted([r.mask(group) for group in cluster.partition])),
-                tuple(
-                    sorted(
-                        [
-                            (
-                                perm[x.node],
-                                x.read_id,
-                                x.must_cover,
-                                -1 if x.answered is None else x.answered,
-                            )
-                            for x in cluster.reads
-                        ]
-                    )
-                ),
-            )
-        return hash((budget, tuple(node_hashes), tuple(network), extra)) & MASK64
+            extra = extra_hash(cluster.crashed, cluster.partition, cluster.reads, r)
+        return combine(budget, node_hashes, network, extra)
 
     def __call__(self, cluster: ClusterState, budget: tuple[int, ...]) -> int:
         """The fingerprint of `cluster` with `budget` spent (see the module docstring)."""

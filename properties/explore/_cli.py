@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from properties.explore._config import CONFIGS, config_by_name
-from properties.explore._search import explore
+from properties.explore._fast import explore
 
 __all__ = ["build_parser", "main"]
 
@@ -28,6 +28,7 @@ _INT_BOUNDS = (
     ("max_depth", "stop after this many BFS levels (0: no depth limit)"),
     ("max_states", "stop after this many distinct states"),
     ("workers", "processes exploring each level (fork)"),
+    ("cross_check", "edges per process recomputed with spec.cluster_step (fast engine)"),
 )
 
 _SWITCHES = (
@@ -37,6 +38,7 @@ _SWITCHES = (
     ("append_ranges", "offer every SendAppend range, not only the default"),
     ("prefilter", "skip node inputs whose role guard fails"),
     ("symmetry", "reduce by node relabelling"),
+    ("fast", "interned, memoised engine (off: every step through spec.cluster_step)"),
 )
 
 

@@ -27,6 +27,11 @@ class ExploreConfig:
 
     `append_ranges` explores every (prev_index, count) a leader may choose for SendAppend, not
     only the default "everything from next_index".
+
+    `fast` runs the interned, memoised engine (`_engine`) when it applies; it explores the
+    same states, edges and counterexamples as the plain search, which `fast=False` forces.
+    `cross_check` is how many edges each process recomputes with `spec.cluster_step` at the
+    start of a fast run, comparing successors, bounds and fingerprints (0: none).
     """
 
     nodes: int = 3
@@ -49,6 +54,8 @@ class ExploreConfig:
     max_seconds: float | None = None
     progress: bool = False
     progress_interval: float = 2.0
+    fast: bool = True
+    cross_check: int = 1000
 
     def __post_init__(self) -> None:
         if self.nodes < 1:
@@ -58,6 +65,8 @@ class ExploreConfig:
         for name in ("max_term", "max_log", "max_messages", "max_requests", "max_reads"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if self.cross_check < 0:
+            raise ValueError("cross_check must not be negative")
         if self.max_crashes < 0 or self.max_duplicates < 0:
             raise ValueError("budgets must not be negative")
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from typing import Any
 
 import properties
 import spec
@@ -30,10 +31,10 @@ from properties.explore._canon import Fingerprinter
 from properties.explore._config import ExploreConfig, ExploreResult
 from spec import Action, ClusterResult, ClusterState
 
-__all__ = ["StepFn", "explore"]
+__all__ = ["Frontier", "StepFn"]
 
 StepFn = Callable[[ClusterState, Action], ClusterResult]
-Frontier = list[tuple[ClusterState, Budget, int]]
+Frontier = list[tuple[Any, Budget, int]]  # a state (as the search keeps it), budget, fp
 
 _INDEX_BITS = 16
 _INDEX_MASK = (1 << _INDEX_BITS) - 1
@@ -101,6 +102,10 @@ class _Search:
         )
 
     # --- expansion -----------------------------------------------------------------------
+
+    def root(self, initial: ClusterState, budget: Budget) -> tuple[Any, Budget, int]:
+        """root is the frontier entry of the initial state."""
+        return (initial, budget, self.fingerprint(initial, budget))
 
     def expand(self, chunk: Frontier, fresh: dict[int, int], keep: bool, tick: bool) -> _Stats:
         """expand explores every edge out of `chunk`; new fingerprints go into `fresh`.
@@ -238,14 +243,14 @@ class _Search:
         config = self.config
         initial = spec.initial_cluster(config.nodes)
         budget0: Budget = (0, 0, 0, 0)
-        fp0 = self.fingerprint(initial, budget0)
-        self.visited[fp0] = _ROOT
+        root = self.root(initial, budget0)
+        self.visited[root[2]] = _ROOT
         edges = 0
         complete = True
         found: _Found | None = None
         counterexample: str | None = None
         violation: str | None = None
-        frontier: Frontier = [(initial, budget0, fp0)]
+        frontier: Frontier = [root]
         bad = properties.check_state(initial)
         if bad:
             violation = bad[0].invariant
@@ -287,14 +292,3 @@ class _Search:
             complete=complete and violation is None,
             config=config,
         )
-
-
-def explore(config: ExploreConfig, step_fn: StepFn | None = None) -> ExploreResult:
-    """explore checks every invariant on every state reachable within `config`'s bounds.
-
-    `step_fn` replaces `spec.cluster_step` (for seeded bugs); by default the step is looked
-    up on the `spec` package when the search starts, so `unittest.mock.patch` of spec's
-    attributes is honoured, including by forked workers (they fork after the patch).
-    """
-    step: StepFn = step_fn if step_fn is not None else spec.cluster_step
-    return _Search(config, step).run()

@@ -1,0 +1,157 @@
+"""Every invariant on every int state and edge, memoised by the part of the state it reads.
+
+The explorer must run each of `properties.STATE_INVARIANTS` on every new state and each of
+`properties.TRANSITION_INVARIANTS` on every edge. Most of them read only part of a state,
+and that part repeats across many states, so a verdict is memoised on exactly the part read:
+
+* the node-only claims (election safety, leader votes, log matching, commit within log,
+  leader completeness, state machine safety) read `cluster.nodes` alone: keyed by the node
+  numbers;
+* one vote per term and persist-before-send read nodes, disks and network: keyed by those;
+* read safety reads the ghost reads alone: keyed by them;
+* every transition invariant compares each node before and after the step, pair by pair,
+  looking at nothing else but the action (`zip(before.nodes, after.nodes)`), and holds for a
+  node the step did not change; so it runs once per (node before, node after, input) on a
+  one-node cluster, and not at all for nodes that stayed the same.
+
+The tables below name the functions of `properties._invariants` these readings were taken
+from (read them there). An invariant not in a table, such as one added later, is simply run on
+the whole materialised state or edge every time: slower, never unsound.
+`tests/properties/test_explore_engine.py` checks that each memoised verdict equals the full one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import properties
+from properties import _invariants as inv
+from properties._invariants import Violation
+from properties.explore._engine import Engine, IntAction, IntState
+from spec import Action, ClusterState
+
+__all__ = ["NODES_DISKS_NETWORK", "NODE_ONLY", "PER_NODE_TRANSITIONS", "READS_ONLY", "Checks"]
+
+NODE_ONLY: frozenset[Callable[..., str | None]] = frozenset(
+    {
+        inv.election_safety,
+        inv.leader_holds_quorum_of_votes,
+        inv.log_matching,
+        inv.commit_within_log,
+        inv.leader_completeness,
+        inv.state_machine_safety,
+    }
+)
+NODES_DISKS_NETWORK: frozenset[Callable[..., str | None]] = frozenset(
+    {inv.one_vote_per_term, inv.persist_before_send}
+)
+READS_ONLY: frozenset[Callable[..., str | None]] = frozenset({inv.read_safety})
+PER_NODE_TRANSITIONS: frozenset[Callable[..., str | None]] = frozenset(
+    {
+        inv.terms_never_decrease,
+        inv.commit_never_regresses,
+        inv.leader_append_only,
+        inv.no_term_inflation,
+    }
+)
+
+Found = tuple[tuple[int, Violation], ...]  # (position in the invariant list, violation)
+_NOTHING: Found = ()
+
+
+class Checks:
+    """Checks runs the invariant lists as they are when the search starts."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        states = list(enumerate(properties.STATE_INVARIANTS))
+        self._nodes = [(k, x.name, x.check) for k, x in states if x.check in NODE_ONLY]
+        self._network = [(k, x.name, x.check) for k, x in states if x.check in NODES_DISKS_NETWORK]
+        self._reads = [(k, x.name, x.check) for k, x in states if x.check in READS_ONLY]
+        known = NODE_ONLY | NODES_DISKS_NETWORK | READS_ONLY
+        self._whole = [(k, x.name, x.check) for k, x in states if x.check not in known]
+        edges = list(enumerate(properties.TRANSITION_INVARIANTS))
+        self._per_node = [(k, x.name, x.check) for k, x in edges if x.check in PER_NODE_TRANSITIONS]
+        self._whole_edge = [
+            (k, x.name, x.check) for k, x in edges if x.check not in PER_NODE_TRANSITIONS
+        ]
+        self._by_nodes: dict[tuple[int, ...], Found] = {}
+        self._by_network: dict[tuple[tuple[int, ...], ...], Found] = {}
+        self._by_reads: dict[object, Found] = {}
+        self._by_pair: dict[tuple[int, int, int], Found] = {}
+
+    def state(self, state: IntState) -> list[Violation]:
+        """state is `properties.check_state(materialise(state))`."""
+        nodes, disks, network, _, _, reads = state
+        found = self._by_nodes.get(nodes)
+        if found is None:
+            found = self._by_nodes[nodes] = self._run(self._nodes, state)
+        key = (nodes, disks, network)
+        more = self._by_network.get(key)
+        if more is None:
+            more = self._by_network[key] = self._run(self._network, state)
+        if self._reads:
+            again = self._by_reads.get(reads)
+            if again is None:
+                again = self._by_reads[reads] = self._run(self._reads, state)
+            more += again
+        if self._whole:
+            more += self._run(self._whole, state)
+        if not found and not more:
+            return []
+        return [violation for _, violation in sorted((*found, *more), key=lambda f: f[0])]
+
+    def _run(
+        self, checks: list[tuple[int, str, Callable[..., str | None]]], state: IntState
+    ) -> Found:
+        if not checks:
+            return _NOTHING
+        cluster = self.engine.materialise(state)
+        out = []
+        for k, name, check in checks:
+            detail = check(cluster)
+            if detail is not None:
+                out.append((k, Violation(name, detail)))
+        return tuple(out)
+
+    def transition(
+        self, before: IntState, action: IntAction, after: IntState, changed: int, event: int
+    ) -> list[Violation]:
+        """transition is `properties.check_transition` over one edge (ints throughout).
+
+        `changed` is the node the step went to (-1 for none) and `event` its input number.
+        """
+        found = _NOTHING
+        if changed >= 0:
+            old = before[0][changed]
+            new = after[0][changed]
+            if old != new:
+                key = (old, new, event)
+                cached = self._by_pair.get(key)
+                if cached is None:
+                    cached = self._by_pair[key] = self._pair(old, new, action[4])
+                found = cached
+        if self._whole_edge:
+            engine = self.engine
+            whole_before = engine.materialise(before)
+            whole_after = engine.materialise(after)
+            more = []
+            for k, name, check in self._whole_edge:
+                detail = check(whole_before, action[4], whole_after)
+                if detail is not None:
+                    more.append((k, Violation(name, detail)))
+            found = (*found, *more)
+        if not found:
+            return []
+        return [violation for _, violation in sorted(found, key=lambda f: f[0])]
+
+    def _pair(self, old: int, new: int, action: Action) -> Found:
+        objs = self.engine.node_objs
+        one_before = ClusterState(nodes=(objs[old],), disks=())
+        one_after = ClusterState(nodes=(objs[new],), disks=())
+        out = []
+        for k, name, check in self._per_node:
+            detail = check(one_before, action, one_after)
+            if detail is not None:
+                out.append((k, Violation(name, detail)))
+        return tuple(out)
