@@ -15,6 +15,7 @@ chunk is refused rather than silently corrupting the state machine.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import assert_never
 
 from impl._core import (
     AppendRequest,
@@ -34,10 +35,14 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "MalformedProtoError",
     "SnapshotAssembler",
+    "StreamMessage",
     "append_request_from_pb",
     "append_request_to_pb",
     "append_response_from_pb",
     "append_response_to_pb",
+    "peer_message_from_pb",
+    "peer_message_header",
+    "peer_message_to_pb",
     "snapshot_chunks",
     "snapshot_response_from_pb",
     "snapshot_response_to_pb",
@@ -315,3 +320,55 @@ def timeout_now_to_pb(msg: TimeoutNow) -> raft_pb2.TimeoutNowRequest:
 def timeout_now_from_pb(pb: raft_pb2.TimeoutNowRequest) -> TimeoutNow:
     _check_header(pb.sender, pb.cluster_id)
     return TimeoutNow(cluster_id=pb.cluster_id, sender=pb.sender, term=pb.term)
+
+
+# --- the peer stream -----------------------------------------------------------
+
+StreamMessage = VoteRequest | VoteResponse | AppendRequest | AppendResponse | TimeoutNow
+
+
+def peer_message_to_pb(msg: StreamMessage) -> raft_pb2.PeerMessage:
+    """peer_message_to_pb wraps one message for a PeerBatch (snapshots never go there)."""
+    match msg:
+        case AppendRequest():
+            return raft_pb2.PeerMessage(append_request=append_request_to_pb(msg))
+        case AppendResponse():
+            return raft_pb2.PeerMessage(append_response=append_response_to_pb(msg))
+        case VoteRequest():
+            return raft_pb2.PeerMessage(vote_request=vote_request_to_pb(msg))
+        case VoteResponse():
+            return raft_pb2.PeerMessage(vote_response=vote_response_to_pb(msg))
+        case TimeoutNow():
+            return raft_pb2.PeerMessage(timeout_now=timeout_now_to_pb(msg))
+        case _:
+            assert_never(msg)
+
+
+def peer_message_header(pb: raft_pb2.PeerMessage) -> tuple[str, str]:
+    """peer_message_header returns (cluster_id, sender) of the wrapped message.
+
+    Raises MalformedProtoError for a PeerMessage with nothing in it.
+    """
+    which = pb.WhichOneof("body")
+    if which is None:
+        raise MalformedProtoError("peer message carries no message")
+    inner = getattr(pb, which)
+    return str(inner.cluster_id), str(inner.sender)
+
+
+def peer_message_from_pb(pb: raft_pb2.PeerMessage) -> StreamMessage:
+    """peer_message_from_pb unwraps and validates one message of a PeerBatch."""
+    which = pb.WhichOneof("body")
+    match which:
+        case "append_request":
+            return append_request_from_pb(pb.append_request)
+        case "append_response":
+            return append_response_from_pb(pb.append_response)
+        case "vote_request":
+            return vote_request_from_pb(pb.vote_request)
+        case "vote_response":
+            return vote_response_from_pb(pb.vote_response)
+        case "timeout_now":
+            return timeout_now_from_pb(pb.timeout_now)
+        case _:
+            raise MalformedProtoError("peer message carries no message")

@@ -50,8 +50,10 @@ from impl._core import (
     VoteRequest,
 )
 from impl._kv import KVStateMachine
+from impl._metrics import metrics_for
 from impl._node_errors import NodeStoppedError, NotLeaderError, ProposalLostError
 from impl._node_storage import open_storage
+from impl._security import node_channel_credentials
 from impl._statemachine import StateMachine
 from impl._storage import Storage
 from impl._timer import ElectionTimer
@@ -161,7 +163,7 @@ class Node:
     async def _start(self) -> None:
         cfg = self.config
         storage, stored, snapshot = await self._on_io(open_storage, cfg)
-        self._storage = storage
+        self._storage = metrics_for(self).wrap_storage(storage)  # times each persist
         if snapshot is not None:
             meta, data = snapshot
             self._sm.restore(data)
@@ -187,6 +189,7 @@ class Node:
             self._on_peer_reply,
             max_outstanding=cfg.max_inflight_appends * 2 + 8,
             rpc_timeout_s=max(0.5, cfg.election_timeout_ms[1] * 4 / 1000),
+            credentials=node_channel_credentials(cfg),  # TLS to peers, or None
         )
         self._server, self.port = build_server(self)
         await self._server.start()
@@ -367,12 +370,21 @@ class Node:
         Raises the core's ProtocolError subclasses unchanged (the core's state
         is unchanged then); the transport maps them to gRPC codes.
         """
+        return await self.deliver_nowait(msg)
+
+    def deliver_nowait(self, msg: Message) -> asyncio.Future[Message | None]:
+        """deliver_nowait feeds msg to the core now; the future gets the reply once durable.
+
+        Synchronous on purpose: the peer stream feeds a batch in order without
+        waiting for each reply, so the batch lands in one Ready (one persist).
+        Raises the core's ProtocolError subclasses (the core is unchanged then).
+        """
         core = self._require_core()
         core.receive(msg)
         fut: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
         self._reply_waiters.append(_Waiter(msg.sender, _REPLY_FOR.get(type(msg)), fut))
         self._wake.set()
-        return await fut
+        return fut
 
     def _on_peer_reply(self, msg: Message) -> None:
         core = self._core

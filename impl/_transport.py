@@ -20,6 +20,7 @@ a failed RPC just drops the message, because Raft retries by itself.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, assert_never
@@ -35,6 +36,9 @@ from impl._convert import (
     append_request_to_pb,
     append_response_from_pb,
     append_response_to_pb,
+    peer_message_from_pb,
+    peer_message_header,
+    peer_message_to_pb,
     snapshot_chunks,
     snapshot_response_from_pb,
     snapshot_response_to_pb,
@@ -60,8 +64,12 @@ from impl._core import (
     VoteResponse,
     WrongCluster,
 )
+from impl._health import add_ops_services
 from impl._kv import encode_delete, encode_get, encode_put
+from impl._metrics import metrics_for
 from impl._node_errors import NodeStoppedError, NotLeaderError, ProposalLostError
+from impl._peer_stream import PeerStream
+from impl._security import node_server_credentials
 from impl.generated import client_pb2, kv_pb2, raft_pb2
 
 if TYPE_CHECKING:
@@ -122,6 +130,15 @@ class _PeerService:
         self._node = node
         self._cluster_id = node.config.cluster_id
         self._others = frozenset(node.config.others)
+        self.node = node
+        self.cluster_id = self._cluster_id
+        self.others = self._others
+
+    async def stream(
+        self, batches: AsyncIterator[Any], context: aio.ServicerContext[Any, Any]
+    ) -> None:
+        """stream serves the long-lived peer stream (see _StreamHandler)."""
+        await _StreamHandler(self).serve(batches, context)
 
     async def _check(self, pb: Any, context: aio.ServicerContext[Any, Any]) -> None:
         if isinstance(pb, _Undecodable):
@@ -206,6 +223,136 @@ class _PeerService:
         return raft_pb2.TimeoutNowResponse(
             cluster_id=self._cluster_id, sender=self._node.config.node_id, term=self._node.term
         )
+
+
+class _StreamError:
+    """A refused batch on the peer stream: the status the stream is aborted with."""
+
+    __slots__ = ("code", "details")
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self.code = code
+        self.details = details
+
+
+_Pending = asyncio.Future[Message | None] | _StreamError
+
+
+class _StreamHandler:
+    """_StreamHandler serves one RaftPeer.Stream call.
+
+    A reader task feeds every batch to the node in order, synchronously
+    (Node.deliver_nowait), so a batch and whatever else arrived meanwhile lands
+    in one Ready and one storage transaction. The handler writes the replies in
+    request order, each as soon as the node made its state durable; replies
+    that are ready together go out as one batch. A refused batch is checked
+    in full before any of it reaches the node, then the stream is aborted
+    with the status the unary methods use (INVALID_ARGUMENT, PERMISSION_DENIED).
+    """
+
+    def __init__(self, service: _PeerService) -> None:
+        self._service = service
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._ready = asyncio.Event()
+        self._done = False
+
+    def _feed(self, pb: Any) -> bool:
+        """_feed delivers one batch; returns False (after queueing the error) if refused."""
+        pending = self._pending
+        if isinstance(pb, _Undecodable):
+            pending.append(
+                _StreamError(grpc.StatusCode.INVALID_ARGUMENT, f"malformed: {pb.reason}")
+            )
+            return False
+        svc = self._service
+        msgs: list[Message] = []
+        for item in pb.messages:
+            try:
+                cluster_id, sender = peer_message_header(item)
+                if cluster_id != svc.cluster_id:
+                    pending.append(
+                        _StreamError(
+                            grpc.StatusCode.PERMISSION_DENIED, f"wrong cluster id {cluster_id!r}"
+                        )
+                    )
+                    return False
+                if sender not in svc.others:
+                    pending.append(
+                        _StreamError(
+                            grpc.StatusCode.PERMISSION_DENIED, f"unknown sender {sender!r}"
+                        )
+                    )
+                    return False
+                msgs.append(peer_message_from_pb(item))
+            except MalformedProtoError as exc:
+                pending.append(_StreamError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)))
+                return False
+        node = svc.node
+        for msg in msgs:
+            try:
+                pending.append(node.deliver_nowait(msg))
+            except (UnknownSender, WrongCluster) as exc:
+                pending.append(_StreamError(grpc.StatusCode.PERMISSION_DENIED, str(exc)))
+                return False
+            except MalformedMessage as exc:
+                pending.append(_StreamError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)))
+                return False
+            except ProtocolError as exc:
+                pending.append(_StreamError(grpc.StatusCode.FAILED_PRECONDITION, str(exc)))
+                return False
+            except NodeStoppedError as exc:
+                pending.append(_StreamError(grpc.StatusCode.UNAVAILABLE, str(exc)))
+                return False
+        return True
+
+    async def _read(self, batches: AsyncIterator[Any]) -> None:
+        try:
+            async for pb in batches:
+                ok = self._feed(pb)
+                self._ready.set()
+                if not ok:
+                    return
+        finally:
+            self._done = True
+            self._ready.set()
+
+    async def serve(
+        self, batches: AsyncIterator[Any], context: aio.ServicerContext[Any, Any]
+    ) -> None:
+        reader = asyncio.get_running_loop().create_task(self._read(batches))
+        pending = self._pending
+        try:
+            while True:
+                if not pending:
+                    if self._done:
+                        return
+                    self._ready.clear()
+                    await self._ready.wait()
+                    continue
+                out: list[raft_pb2.PeerMessage] = []
+                head = pending[0]
+                if isinstance(head, _StreamError):
+                    await context.abort(head.code, head.details)
+                try:
+                    await head
+                    while pending:
+                        head = pending[0]
+                        if isinstance(head, _StreamError) or not head.done():
+                            break
+                        pending.popleft()
+                        reply = head.result()
+                        if isinstance(reply, VoteResponse | AppendResponse):
+                            out.append(peer_message_to_pb(reply))
+                except NodeStoppedError as exc:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+                if out:
+                    await context.write(raft_pb2.PeerBatch(messages=out))
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            for item in pending:
+                if isinstance(item, asyncio.Future):
+                    item.cancel()
 
 
 async def _abort_for(exc: Exception, context: aio.ServicerContext[Any, Any]) -> None:
@@ -309,7 +456,7 @@ def _unary(fn: Any, parse: Callable[[bytes], Any]) -> grpc.RpcMethodHandler[Any,
 
 def build_server(node: Node) -> tuple[aio.Server, int]:
     """build_server creates (not starts) the node's server; returns it and the bound port."""
-    server = aio.server(options=_SERVER_OPTIONS)
+    server = aio.server(options=_SERVER_OPTIONS, interceptors=(metrics_for(node).interceptor(),))
     peer = _PeerService(node)
     client = _ClientService(node)
     server.add_generic_rpc_handlers(
@@ -317,6 +464,11 @@ def build_server(node: Node) -> tuple[aio.Server, int]:
             grpc.method_handlers_generic_handler(
                 "raftwright.v1.RaftPeer",
                 {
+                    "Stream": grpc.stream_stream_rpc_method_handler(
+                        peer.stream,
+                        request_deserializer=_tolerant(raft_pb2.PeerBatch.FromString),
+                        response_serializer=_serialize,
+                    ),
                     "RequestVote": _unary(peer.request_vote, raft_pb2.VoteRequest.FromString),
                     "AppendEntries": _unary(peer.append_entries, raft_pb2.AppendRequest.FromString),
                     "InstallSnapshot": grpc.stream_unary_rpc_method_handler(
@@ -345,20 +497,31 @@ def build_server(node: Node) -> tuple[aio.Server, int]:
             ),
         )
     )
-    return server, _open_port(server, node.config.listen)
+    add_ops_services(server, node)  # health, reflection, TransferLeadership
+    return server, _open_port(server, node.config.listen, node_server_credentials(node.config))
 
 
-def _open_port(server: aio.Server, listen: str) -> int:
-    """_open_port binds the server's listening port (the one place ports are opened)."""
-    port = server.add_insecure_port(listen)
+def _open_port(
+    server: aio.Server, listen: str, credentials: grpc.ServerCredentials | None = None
+) -> int:
+    """_open_port binds the server's listening port (the one place ports are opened).
+
+    With credentials the port speaks TLS only (impl/_security.py has the rules).
+    """
+    if credentials is None:
+        port = server.add_insecure_port(listen)
+    else:
+        port = server.add_secure_port(listen, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     return port
 
 
-def _dial(address: str) -> aio.Channel:
+def _dial(address: str, credentials: grpc.ChannelCredentials | None = None) -> aio.Channel:
     """_dial opens the channel to one peer (the one place peer channels are dialed)."""
-    return aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    if credentials is None:
+        return aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return aio.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
 
 
 # ---------------------------------------------------------------- client side
@@ -368,6 +531,11 @@ class _PeerStubs:
     """_PeerStubs caches the four RaftPeer callables of one channel."""
 
     def __init__(self, channel: aio.Channel) -> None:
+        self.stream = channel.stream_stream(
+            "/raftwright.v1.RaftPeer/Stream",
+            request_serializer=_serialize,
+            response_deserializer=raft_pb2.PeerBatch.FromString,
+        )
         self.append = channel.unary_unary(
             "/raftwright.v1.RaftPeer/AppendEntries",
             request_serializer=_serialize,
@@ -393,9 +561,13 @@ class _PeerStubs:
 class PeerSenders:
     """PeerSenders owns one channel per peer and sends core messages without waiting.
 
-    Replies are handed to on_reply (the node feeds them to the core). At most
-    max_outstanding RPCs per peer are in flight; beyond that a message is
-    dropped, which Raft tolerates (the core resends on the next heartbeat).
+    Appends, votes and TimeoutNow go on one long-lived RaftPeer.Stream call per
+    peer (PeerStream; ``stream=False`` uses one unary call per message, the
+    fallback); snapshots always use InstallSnapshot. Replies are handed to
+    on_reply (the node feeds them to the core). At most max_outstanding
+    messages per peer wait (queued on the stream, or unary calls in flight);
+    beyond that a message is dropped, which Raft tolerates (the core resends
+    on the next heartbeat).
     """
 
     def __init__(
@@ -406,8 +578,13 @@ class PeerSenders:
         max_outstanding: int = 64,
         rpc_timeout_s: float = 1.0,
         snapshot_timeout_s: float = 60.0,
+        stream: bool = True,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
+        self._credentials = credentials  # TLS for the peer channels (None: plaintext)
         self._addresses = dict(peers)
+        self._use_stream = stream
+        self._streams: dict[str, PeerStream] = {}
         self._on_reply = on_reply
         self._max_outstanding = max_outstanding
         self._rpc_timeout_s = rpc_timeout_s
@@ -417,12 +594,38 @@ class PeerSenders:
         self._outstanding: dict[str, int] = dict.fromkeys(peers, 0)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-        self.dropped = 0
+        self._dropped = 0
+
+    @property
+    def dropped(self) -> int:
+        """dropped counts messages not sent because too many were waiting or a call failed."""
+        return self._dropped + sum(st.dropped for st in self._streams.values())
+
+    def stream_stats(self) -> dict[str, tuple[int, int, int]]:
+        """stream_stats: peer -> (calls opened, batches written, messages written)."""
+        return {
+            peer: (st.calls_opened, st.batches_sent, st.messages_sent)
+            for peer, st in self._streams.items()
+        }
+
+    def _stream(self, peer: str) -> PeerStream:
+        st = self._streams.get(peer)
+        if st is None:
+            stubs = self._stubs(peer)
+            st = PeerStream(
+                peer,
+                lambda: stubs.stream(None),
+                self._on_reply,
+                max_queued=self._max_outstanding,
+                stall_timeout_s=self._rpc_timeout_s,
+            )
+            self._streams[peer] = st
+        return st
 
     def _stubs(self, peer: str) -> _PeerStubs:
         stubs = self._peer_stubs.get(peer)
         if stubs is None:
-            channel = _dial(self._addresses[peer])
+            channel = _dial(self._addresses[peer], self._credentials)
             self._channels[peer] = channel
             stubs = _PeerStubs(channel)
             self._peer_stubs[peer] = stubs
@@ -436,8 +639,12 @@ class PeerSenders:
         if peer not in self._addresses:
             log.warning("dropping message to unknown peer %r", peer)
             return
+        msg = envelope.message
+        if self._use_stream and isinstance(msg, AppendRequest | VoteRequest | TimeoutNow):
+            self._stream(peer).send(msg)
+            return
         if self._outstanding[peer] >= self._max_outstanding:
-            self.dropped += 1
+            self._dropped += 1
             return
         self._outstanding[peer] += 1
         task = asyncio.get_running_loop().create_task(self._call(peer, envelope.message))
@@ -488,6 +695,9 @@ class PeerSenders:
     async def close(self) -> None:
         """close cancels in-flight RPCs and closes every channel."""
         self._closed = True
+        streams, self._streams = self._streams, {}
+        for st in streams.values():
+            await st.close()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

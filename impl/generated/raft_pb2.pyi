@@ -389,3 +389,67 @@ class TimeoutNowResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TimeoutNowResponse: _TypeAlias = TimeoutNowResponse  # noqa: Y015
+
+@_typing.final
+class PeerMessage(_message.Message):
+    """One Raft message on the peer stream: a request or the reply to one."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOTE_REQUEST_FIELD_NUMBER: _builtins.int
+    VOTE_RESPONSE_FIELD_NUMBER: _builtins.int
+    APPEND_REQUEST_FIELD_NUMBER: _builtins.int
+    APPEND_RESPONSE_FIELD_NUMBER: _builtins.int
+    TIMEOUT_NOW_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def vote_request(self) -> Global___VoteRequest: ...
+    @_builtins.property
+    def vote_response(self) -> Global___VoteResponse: ...
+    @_builtins.property
+    def append_request(self) -> Global___AppendRequest: ...
+    @_builtins.property
+    def append_response(self) -> Global___AppendResponse: ...
+    @_builtins.property
+    def timeout_now(self) -> Global___TimeoutNowRequest: ...
+    def __init__(
+        self,
+        *,
+        vote_request: Global___VoteRequest | None = ...,
+        vote_response: Global___VoteResponse | None = ...,
+        append_request: Global___AppendRequest | None = ...,
+        append_response: Global___AppendResponse | None = ...,
+        timeout_now: Global___TimeoutNowRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["append_request", b"append_request", "append_response", b"append_response", "body", b"body", "timeout_now", b"timeout_now", "vote_request", b"vote_request", "vote_response", b"vote_response"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["append_request", b"append_request", "append_response", b"append_response", "body", b"body", "timeout_now", b"timeout_now", "vote_request", b"vote_request", "vote_response", b"vote_response"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["vote_request", "vote_response", "append_request", "append_response", "timeout_now"]  # noqa: Y015
+    _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
+
+Global___PeerMessage: _TypeAlias = PeerMessage  # noqa: Y015
+
+@_typing.final
+class PeerBatch(_message.Message):
+    """Messages queued while the stream was busy travel as one batch, in order,
+    so that small appends coalesce into one write.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___PeerMessage]: ...
+    def __init__(
+        self,
+        *,
+        messages: _abc.Iterable[Global___PeerMessage] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PeerBatch: _TypeAlias = PeerBatch  # noqa: Y015

@@ -26,7 +26,12 @@ if _version_not_supported:
 
 
 class RaftPeerStub:
-    """Missing associated documentation comment in .proto file."""
+    """Stream is the normal path between peers: one long-lived call per (sender,
+    receiver) pair; the sender writes batches of requests and reads batches of
+    replies (a request without a reply is simply not answered). The unary
+    methods stay for tools and as a fallback; snapshots always use
+    InstallSnapshot.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -34,6 +39,11 @@ class RaftPeerStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.Stream = channel.stream_stream(
+                '/raftwright.v1.RaftPeer/Stream',
+                request_serializer=raft__pb2.PeerBatch.SerializeToString,
+                response_deserializer=raft__pb2.PeerBatch.FromString,
+                _registered_method=True)
         self.RequestVote = channel.unary_unary(
                 '/raftwright.v1.RaftPeer/RequestVote',
                 request_serializer=raft__pb2.VoteRequest.SerializeToString,
@@ -57,7 +67,18 @@ class RaftPeerStub:
 
 
 class RaftPeerServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Stream is the normal path between peers: one long-lived call per (sender,
+    receiver) pair; the sender writes batches of requests and reads batches of
+    replies (a request without a reply is simply not answered). The unary
+    methods stay for tools and as a fallback; snapshots always use
+    InstallSnapshot.
+    """
+
+    def Stream(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def RequestVote(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -86,6 +107,11 @@ class RaftPeerServicer:
 
 def add_RaftPeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'Stream': grpc.stream_stream_rpc_method_handler(
+                    servicer.Stream,
+                    request_deserializer=raft__pb2.PeerBatch.FromString,
+                    response_serializer=raft__pb2.PeerBatch.SerializeToString,
+            ),
             'RequestVote': grpc.unary_unary_rpc_method_handler(
                     servicer.RequestVote,
                     request_deserializer=raft__pb2.VoteRequest.FromString,
@@ -115,7 +141,39 @@ def add_RaftPeerServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RaftPeer:
-    """Missing associated documentation comment in .proto file."""
+    """Stream is the normal path between peers: one long-lived call per (sender,
+    receiver) pair; the sender writes batches of requests and reads batches of
+    replies (a request without a reply is simply not answered). The unary
+    methods stay for tools and as a fallback; snapshots always use
+    InstallSnapshot.
+    """
+
+    @staticmethod
+    def Stream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/raftwright.v1.RaftPeer/Stream',
+            raft__pb2.PeerBatch.SerializeToString,
+            raft__pb2.PeerBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def RequestVote(request,

@@ -38,10 +38,18 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class RaftPeerStub:
+    """Stream is the normal path between peers: one long-lived call per (sender,
+    receiver) pair; the sender writes batches of requests and reads batches of
+    replies (a request without a reply is simply not answered). The unary
+    methods stay for tools and as a fallback; snapshots always use
+    InstallSnapshot.
+    """
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RaftPeerAsyncStub: ...
+    Stream: _grpc.StreamStreamMultiCallable[_raft_pb2.PeerBatch, _raft_pb2.PeerBatch]
     RequestVote: _grpc.UnaryUnaryMultiCallable[_raft_pb2.VoteRequest, _raft_pb2.VoteResponse]
     AppendEntries: _grpc.UnaryUnaryMultiCallable[_raft_pb2.AppendRequest, _raft_pb2.AppendResponse]
     InstallSnapshot: _grpc.StreamUnaryMultiCallable[_raft_pb2.SnapshotChunk, _raft_pb2.SnapshotResponse]
@@ -49,13 +57,35 @@ class RaftPeerStub:
 
 @_typing.type_check_only
 class RaftPeerAsyncStub(RaftPeerStub):
+    """Stream is the normal path between peers: one long-lived call per (sender,
+    receiver) pair; the sender writes batches of requests and reads batches of
+    replies (a request without a reply is simply not answered). The unary
+    methods stay for tools and as a fallback; snapshots always use
+    InstallSnapshot.
+    """
+
     def __init__(self, channel: _aio.Channel) -> None: ...
+    Stream: _aio.StreamStreamMultiCallable[_raft_pb2.PeerBatch, _raft_pb2.PeerBatch]  # type: ignore[assignment]
     RequestVote: _aio.UnaryUnaryMultiCallable[_raft_pb2.VoteRequest, _raft_pb2.VoteResponse]  # type: ignore[assignment]
     AppendEntries: _aio.UnaryUnaryMultiCallable[_raft_pb2.AppendRequest, _raft_pb2.AppendResponse]  # type: ignore[assignment]
     InstallSnapshot: _aio.StreamUnaryMultiCallable[_raft_pb2.SnapshotChunk, _raft_pb2.SnapshotResponse]  # type: ignore[assignment]
     TimeoutNow: _aio.UnaryUnaryMultiCallable[_raft_pb2.TimeoutNowRequest, _raft_pb2.TimeoutNowResponse]  # type: ignore[assignment]
 
 class RaftPeerServicer(metaclass=_abc_1.ABCMeta):
+    """Stream is the normal path between peers: one long-lived call per (sender,
+    receiver) pair; the sender writes batches of requests and reads batches of
+    replies (a request without a reply is simply not answered). The unary
+    methods stay for tools and as a fallback; snapshots always use
+    InstallSnapshot.
+    """
+
+    @_abc_1.abstractmethod
+    def Stream(
+        self,
+        request_iterator: _MaybeAsyncIterator[_raft_pb2.PeerBatch],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_raft_pb2.PeerBatch], _abc.AsyncIterator[_raft_pb2.PeerBatch]]: ...
+
     @_abc_1.abstractmethod
     def RequestVote(
         self,

@@ -1,0 +1,51 @@
+"""A narrow write bench for development (run by hand; not part of ``make bench``).
+
+``python -m bench._quick [--fsync on|off|both] [--concurrency 1,16,256]``: one 3-process
+raftwright cluster per fsync setting, embedded writes of 10 B at each concurrency;
+prints ops/s, p50/p99 and CPU per op, one JSON line per cell, with the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from bench._cluster import Cluster
+from bench._proc import kill_all
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench._quick", description=__doc__)
+    parser.add_argument("--fsync", choices=("on", "off", "both"), default="both")
+    parser.add_argument("--concurrency", default="1,16,256")
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--payload", type=int, default=10)
+    parser.add_argument("--kind", choices=("write", "read"), default="write")
+    args = parser.parse_args()
+    settings = {"on": [True], "off": [False], "both": [True, False]}[args.fsync]
+    work = Path(tempfile.mkdtemp(prefix="raftwright-quick-"))
+    try:
+        for fsync in settings:
+            with Cluster("raftwright", work / f"c{int(fsync)}", fsync=fsync) as cluster:
+                for conc in (int(c) for c in args.concurrency.split(",")):
+                    res = cluster.load(
+                        kind=args.kind, concurrency=conc, payload=args.payload,
+                        seconds=args.seconds,
+                    )
+                    res.pop("sample_ms", None)
+                    keep = {k: v for k, v in res.items() if not isinstance(v, list)}
+                    keep.update(fsync=fsync, concurrency=conc, load=os.getloadavg()[0])
+                    print(json.dumps(keep), flush=True)
+    finally:
+        kill_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
