@@ -27,6 +27,7 @@ import grpc
 from grpc import aio
 
 from impl._config import parse_address
+from impl._security import TlsConfig, channel_credentials, load_tls
 from impl.generated import client_pb2, client_pb2_grpc, kv_pb2, kv_pb2_grpc
 
 __all__ = [
@@ -86,6 +87,9 @@ class RaftClient:
     """RaftClient sends proposals, reads and status requests to a cluster.
 
     Use as ``async with RaftClient(["127.0.0.1:7001", ...]) as c: await c.propose(b"x")``.
+    With ``tls=TlsConfig(ca=...)`` the channels speak TLS and verify the nodes
+    against that CA; add cert and key for clusters that require mutual TLS.
+    The files are read and checked here (ConfigError when they are wrong).
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class RaftClient:
         rpc_timeout_s: float = 3.0,
         backoff_initial_s: float = 0.02,
         backoff_max_s: float = 0.5,
+        tls: TlsConfig | None = None,
     ) -> None:
         if not addresses:
             raise ValueError("RaftClient needs at least one address")
@@ -109,6 +114,7 @@ class RaftClient:
         self._channels: dict[str, aio.Channel] = {}
         self._leader: str | None = None
         self._rng = random.Random()
+        self._credentials = channel_credentials(load_tls(tls)) if tls is not None else None
 
     @property
     def addresses(self) -> list[str]:
@@ -134,7 +140,10 @@ class RaftClient:
         """channel returns the (cached) channel to one node."""
         channel = self._channels.get(address)
         if channel is None:
-            channel = aio.insecure_channel(address)
+            if self._credentials is None:
+                channel = aio.insecure_channel(address)
+            else:
+                channel = aio.secure_channel(address, self._credentials)
             self._channels[address] = channel
         return channel
 
@@ -214,6 +223,19 @@ class RaftClient:
 
         return await self.call_leader(call)
 
+    async def transfer_leadership(self, to: str) -> client_pb2.TransferLeadershipResponse:
+        """transfer_leadership asks the leader to hand over to ``to``; returns once it started."""
+
+        async def call(
+            channel: aio.Channel, timeout: float
+        ) -> client_pb2.TransferLeadershipResponse:
+            stub = client_pb2_grpc.RaftClientStub(channel)
+            return await stub.TransferLeadership(
+                client_pb2.TransferLeadershipRequest(to=to), timeout=timeout
+            )
+
+        return await self.call_leader(call)
+
     async def status(self, address: str, timeout_s: float = 1.0) -> client_pb2.StatusResponse:
         """status asks ONE node for its status (raises AioRpcError when it is down)."""
         stub = client_pb2_grpc.RaftClientStub(self.channel(address))
@@ -240,8 +262,10 @@ class KVClient:
     a time (an internal lock); for parallel writes use several KVClients.
     """
 
-    def __init__(self, addresses: Sequence[str], **options: float) -> None:
-        self._raft = RaftClient(addresses, **options)
+    def __init__(
+        self, addresses: Sequence[str], *, tls: TlsConfig | None = None, **options: float
+    ) -> None:
+        self._raft = RaftClient(addresses, tls=tls, **options)
         self.client_id = uuid.uuid4().hex
         self._sequence = 0
         self._write_lock = asyncio.Lock()

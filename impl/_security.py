@@ -27,13 +27,15 @@ from pathlib import Path
 
 import grpc
 
-from impl._config import ConfigError
+from impl._config import ConfigError, NodeConfig
 
 __all__ = [
     "TlsConfig",
     "TlsMaterial",
     "channel_credentials",
     "load_tls",
+    "node_channel_credentials",
+    "node_server_credentials",
     "server_credentials",
 ]
 
@@ -142,3 +144,17 @@ def channel_credentials(material: TlsMaterial) -> grpc.ChannelCredentials:
         private_key=material.key,
         certificate_chain=material.cert,
     )
+
+
+def node_server_credentials(config: NodeConfig) -> grpc.ServerCredentials | None:
+    """node_server_credentials for the node's server; None means plaintext."""
+    if config.tls is None:
+        return None
+    return server_credentials(load_tls(config.tls))
+
+
+def node_channel_credentials(config: NodeConfig) -> grpc.ChannelCredentials | None:
+    """node_channel_credentials for the node's dials to its peers; None means plaintext."""
+    if config.tls is None:
+        return None
+    return channel_credentials(load_tls(config.tls))

@@ -2,8 +2,11 @@
 
 Scripting conventions (scripts depend on them): ``kv get`` prints the value
 alone on stdout and exits 0; a missing key exits 1 with a message on stderr;
-no leader reachable or any other failure exits 2 or more with the reason on
-stderr. Every command has ``--help``.
+no leader reachable exits 2, a configuration error (bad flag value, config
+file key, certificate file) exits 2 naming the setting, and any other
+failure exits 3, always with the reason on stderr. ``transfer`` exits 0 once
+the target leads and 1 when it did not within --timeout. Every command has
+``--help``.
 """
 
 from __future__ import annotations
@@ -22,13 +25,27 @@ from typing import Any
 from impl._cli_cluster import run_cluster
 from impl._client import ClientError, KVClient, NoLeaderError, RaftClient
 from impl._config import ConfigError, NodeConfig, parse_address, parse_peers
+from impl._config_file import NodeSettings, load_config_file, resolve_settings
+from impl._logging import LOG_FORMATS, configure_logging
+from impl._security import TlsConfig
 
-__all__ = ["EXIT_FAILURE", "EXIT_MISSING", "EXIT_NO_LEADER", "main"]
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_FAILURE",
+    "EXIT_MISSING",
+    "EXIT_NO_LEADER",
+    "EXIT_TIMEOUT",
+    "main",
+]
 
 EXIT_MISSING = 1
+EXIT_TIMEOUT = 1
 EXIT_NO_LEADER = 2
+EXIT_CONFIG = 2
 EXIT_FAILURE = 3
 DEFAULT_CLUSTER_ID = "raftwright"
+
+log = logging.getLogger("raftwright.cli")
 
 
 def _addresses(text: str) -> list[str]:
@@ -57,30 +74,72 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    node = sub.add_parser("node", help="run one node in the foreground")
-    node.add_argument("--id", required=True, help="this node's id (must be in --peers)")
-    node.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to bind")
+    node = sub.add_parser(
+        "node",
+        help="run one node in the foreground",
+        description="Run one node. Every option can also come from --config FILE.toml;"
+        " flags given here override the file.",
+    )
+    node.add_argument(
+        "--config", type=Path, default=None, metavar="FILE.toml", help="node config file"
+    )
+    node.add_argument("--id", default=None, help="this node's id (must be in --peers)")
+    node.add_argument(
+        "--listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="address to bind (default: this node's address in --peers)",
+    )
     node.add_argument(
         "--peers",
-        required=True,
+        type=parse_peers,
+        default=None,
         metavar="ID=HOST:PORT,...",
         help="all voters; this node may be listed or left out (then --listen is its address)",
     )
-    node.add_argument("--data-dir", required=True, type=Path, help="where the log is stored")
+    node.add_argument("--data-dir", type=Path, default=None, help="where the log is stored")
     node.add_argument(
         "--trace-dir",
         type=Path,
         default=None,
         help="record every core step to DIR/node-<id>.ndjson (docs/trace-format.md)",
     )
-    node.add_argument("--cluster-id", default=DEFAULT_CLUSTER_ID, help="cluster identity")
     node.add_argument(
-        "--election-timeout-ms", type=_timeouts, default=(200, 400), metavar="LOW,HIGH"
+        "--cluster-id", default=None, help=f"cluster identity (default {DEFAULT_CLUSTER_ID!r})"
     )
-    node.add_argument("--heartbeat-ms", type=int, default=50)
-    node.add_argument("--snapshot-every", type=int, default=10000, metavar="ENTRIES")
+    node.add_argument(
+        "--election-timeout-ms",
+        type=_timeouts,
+        default=None,
+        metavar="LOW,HIGH",
+        help="election timeout range (default 200,400)",
+    )
+    node.add_argument("--heartbeat-ms", type=int, default=None, help="default 50")
+    node.add_argument(
+        "--snapshot-every", type=int, default=None, metavar="ENTRIES", help="default 10000"
+    )
     node.add_argument(
         "--no-fsync", action="store_true", help="SQLite synchronous=OFF (benchmarks only)"
+    )
+    node.add_argument(
+        "--tls-cert", type=Path, default=None, metavar="PEM", help="this node's certificate"
+    )
+    node.add_argument("--tls-key", type=Path, default=None, metavar="PEM", help="its key")
+    node.add_argument(
+        "--tls-ca",
+        type=Path,
+        default=None,
+        metavar="PEM",
+        help="CA for mutual TLS: peers and clients must present a certificate it signed",
+    )
+    node.add_argument(
+        "--metrics-listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics",
+    )
+    node.add_argument(
+        "--log-format", choices=LOG_FORMATS, default=None, help="text (default) or json lines"
     )
 
     cluster = sub.add_parser("cluster", help="run a local cluster (one process per node)")
@@ -93,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     kv = sub.add_parser("kv", help="use the replicated key-value store")
     kv.add_argument("--cluster", required=True, metavar="HOST:PORT,...", help="node addresses")
     kv.add_argument("--timeout", type=float, default=10.0, help="overall deadline in seconds")
+    _client_tls_flags(kv)
     kv_ops = kv.add_subparsers(dest="op", required=True, metavar="OP")
     put = kv_ops.add_parser("put", help="set KEY to VALUE")
     put.add_argument("key")
@@ -106,32 +166,87 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--cluster", required=True, metavar="HOST:PORT,...", help="node addresses")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.add_argument("--timeout", type=float, default=1.0, help="per-node timeout in seconds")
+    _client_tls_flags(status)
+
+    transfer = sub.add_parser(
+        "transfer",
+        help="hand leadership to another node",
+        description="Ask the leader to hand leadership to --to (Raft thesis 3.10) and wait"
+        " until it leads: exit 0 when it does, 1 when it did not within --timeout.",
+    )
+    transfer.add_argument(
+        "--cluster", required=True, metavar="HOST:PORT,...", help="node addresses"
+    )
+    transfer.add_argument("--to", required=True, metavar="ID", help="the node to lead next")
+    transfer.add_argument(
+        "--timeout", type=float, default=10.0, help="overall deadline in seconds (default 10)"
+    )
+    _client_tls_flags(transfer)
     return parser
+
+
+def _client_tls_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tls-ca", type=Path, default=None, metavar="PEM", help="verify the nodes with this CA"
+    )
+    parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=None,
+        metavar="PEM",
+        help="client certificate (clusters with mutual TLS)",
+    )
+    parser.add_argument("--tls-key", type=Path, default=None, metavar="PEM", help="its key")
+
+
+def _tls_from_args(args: argparse.Namespace) -> TlsConfig | None:
+    if args.tls_ca is None and args.tls_cert is None and args.tls_key is None:
+        return None
+    return TlsConfig(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca)
 
 
 # ---------------------------------------------------------------- node
 
 
+def node_settings_from_args(args: argparse.Namespace) -> NodeSettings:
+    """node_settings_from_args merges defaults, the --config file and the flags."""
+    file_values = load_config_file(args.config) if args.config is not None else {}
+    tls_flags = (args.tls_cert, args.tls_key, args.tls_ca)
+    tls: TlsConfig | None = None
+    if any(v is not None for v in tls_flags):
+        base = file_values.get("tls")
+        cert = args.tls_cert or (base.cert if base is not None else None)
+        key = args.tls_key or (base.key if base is not None else None)
+        ca = args.tls_ca or (base.ca if base is not None else None)
+        if cert is None or key is None:
+            raise ConfigError("--tls-cert and --tls-key are needed together (--tls-ca adds mTLS)")
+        tls = TlsConfig(cert=cert, key=key, ca=ca)
+    flags = {
+        "id": args.id,
+        "listen": args.listen,
+        "peers": args.peers,
+        "data_dir": args.data_dir,
+        "trace_dir": args.trace_dir,
+        "cluster_id": args.cluster_id,
+        "election_timeout_ms": args.election_timeout_ms,
+        "heartbeat_ms": args.heartbeat_ms,
+        "snapshot_every": args.snapshot_every,
+        "fsync": False if args.no_fsync else None,
+        "metrics_listen": args.metrics_listen,
+        "log_format": args.log_format,
+        "tls": tls,
+    }
+    return resolve_settings(file_values, flags)
+
+
 def node_config_from_args(args: argparse.Namespace) -> NodeConfig:
-    peers = parse_peers(args.peers)
-    if args.id not in peers:
-        peers[args.id] = args.listen
-    return NodeConfig(
-        node_id=args.id,
-        cluster_id=args.cluster_id,
-        listen=args.listen,
-        peers=peers,
-        data_dir=args.data_dir,
-        election_timeout_ms=args.election_timeout_ms,
-        heartbeat_ms=args.heartbeat_ms,
-        snapshot_every=args.snapshot_every,
-        fsync=not args.no_fsync,
-        trace_dir=args.trace_dir,
-    )
+    """node_config_from_args is the NodeConfig part of node_settings_from_args."""
+    return node_settings_from_args(args).config
 
 
 async def _run_node(config: NodeConfig) -> int:
     from impl._kv import KVStateMachine
+    from impl._metrics import MetricsServer, metrics_for
     from impl._node import Node
 
     node = Node(config, KVStateMachine())
@@ -139,22 +254,36 @@ async def _run_node(config: NodeConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    metrics: MetricsServer | None = None
     await node.start()
-    print(
-        f"raftwright node {config.node_id} listening on {config.listen}"
-        f" (cluster {config.cluster_id!r}, {len(config.peers)} voters)",
-        file=sys.stderr,
-        flush=True,
-    )
     try:
+        if config.metrics_listen is not None:
+            node_metrics = metrics_for(node)
+            metrics = MetricsServer(
+                config.metrics_listen, lambda: node_metrics.render(node.status())
+            )
+            await metrics.start()
+        tls = "off" if config.tls is None else ("mutual" if config.tls.ca else "on")
+        log.info(
+            "raftwright node %s listening on %s (cluster %r, %d voters, tls %s%s)",
+            config.node_id,
+            config.listen,
+            config.cluster_id,
+            len(config.peers),
+            tls,
+            f", metrics on {config.metrics_listen}" if metrics is not None else "",
+        )
         while not stop.is_set() and node.running:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
     finally:
+        if metrics is not None:
+            await metrics.stop()
         await node.stop()
     if node.failure is not None:
-        print(f"raftwright node {config.node_id} failed: {node.failure}", file=sys.stderr)
+        log.error("raftwright node %s failed: %s", config.node_id, node.failure)
         return EXIT_FAILURE
+    log.info("raftwright node %s stopped", config.node_id)
     return 0
 
 
@@ -162,7 +291,9 @@ async def _run_node(config: NodeConfig) -> int:
 
 
 async def _run_kv(args: argparse.Namespace) -> int:
-    async with KVClient(_addresses(args.cluster), deadline_s=args.timeout) as client:
+    async with KVClient(
+        _addresses(args.cluster), deadline_s=args.timeout, tls=_tls_from_args(args)
+    ) as client:
         if args.op == "put":
             await client.put(args.key, args.value.encode())
             return 0
@@ -185,9 +316,11 @@ async def _run_kv(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- status
 
 
-async def collect_status(addresses: list[str], timeout_s: float) -> list[dict[str, Any]]:
+async def collect_status(
+    addresses: list[str], timeout_s: float, tls: TlsConfig | None = None
+) -> list[dict[str, Any]]:
     """collect_status asks every node; the result is the "nodes" list of ``status --json``."""
-    async with RaftClient(addresses) as client:
+    async with RaftClient(addresses, tls=tls) as client:
         reports = await client.status_all(timeout_s)
     members: dict[str, str] = {}
     for report in reports:
@@ -243,12 +376,56 @@ def _table(nodes: list[dict[str, Any]]) -> str:
 
 
 async def _run_status(args: argparse.Namespace) -> int:
-    nodes = await collect_status(_addresses(args.cluster), args.timeout)
+    nodes = await collect_status(_addresses(args.cluster), args.timeout, _tls_from_args(args))
     if args.json:
         print(json.dumps({"nodes": nodes}, indent=2, sort_keys=True))
     else:
         print(_table(nodes))
     return 0 if any(n["role"] != "unreachable" for n in nodes) else EXIT_NO_LEADER
+
+
+# ---------------------------------------------------------------- transfer
+
+
+async def _run_transfer(args: argparse.Namespace) -> int:
+    """_run_transfer asks the leader, then polls Status until --to leads (thesis 3.10)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + args.timeout
+    target: str = args.to
+    async with RaftClient(
+        _addresses(args.cluster), deadline_s=args.timeout, tls=_tls_from_args(args)
+    ) as client:
+        reply = await client.transfer_leadership(target)
+        if reply.leader == target:
+            print(f"{target} is already the leader (term {reply.term})")
+            return 0
+        last = f"{reply.leader} accepted the transfer in term {reply.term}"
+        asked_at = loop.time()
+        while loop.time() < deadline:
+            reports = await client.status_all(min(1.0, max(0.05, deadline - loop.time())))
+            for report in reports:
+                st = report.status
+                if st is not None and st.role == "leader":
+                    if st.id == target and st.term > reply.term:
+                        print(f"{target} is the leader (term {st.term})")
+                        return 0
+                    last = f"{st.id} leads in term {st.term}"
+            if loop.time() - asked_at > 1.0 and loop.time() < deadline - 0.1:
+                # The leader drops a transfer that did not finish within an election
+                # timeout (the target lagged, or leadership moved): ask again.
+                asked_at = loop.time()
+                with contextlib.suppress(ClientError):
+                    reply = await client.transfer_leadership(target)
+                    if reply.leader == target:
+                        print(f"{target} is the leader (term {reply.term})")
+                        return 0
+            await asyncio.sleep(0.05)
+    print(
+        f"raftwright transfer: {target} did not become leader within {args.timeout:.1f}s"
+        f" (last seen: {last})",
+        file=sys.stderr,
+    )
+    return EXIT_TIMEOUT
 
 
 # ---------------------------------------------------------------- main
@@ -258,14 +435,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """main is the console-script entry point; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(str(args.log_level), "text")
     try:
         match args.command:
             case "node":
-                return asyncio.run(_run_node(node_config_from_args(args)))
+                settings = node_settings_from_args(args)
+                configure_logging(str(args.log_level), settings.log_format, settings.config.node_id)
+                # The start, stop and failure lines show at the default level too.
+                log.setLevel(logging.INFO)
+                return asyncio.run(_run_node(settings.config))
             case "cluster":
                 return run_cluster(
                     nodes=args.nodes,
@@ -278,11 +456,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(_run_kv(args))
             case "status":
                 return asyncio.run(_run_status(args))
+            case "transfer":
+                return asyncio.run(_run_transfer(args))
             case _:
                 parser.error(f"unknown command {args.command!r}")
     except ConfigError as exc:
         print(f"raftwright: configuration error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return EXIT_CONFIG
     except NoLeaderError as exc:
         print(f"raftwright: {exc}", file=sys.stderr)
         return EXIT_NO_LEADER

@@ -1,0 +1,131 @@
+"""An in-process cluster whose nodes may differ in TLS, cluster id and tracing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import json
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from impl import KVStateMachine, Node, NodeConfig
+from impl._security import TlsConfig
+
+__all__ = ["NodeSpec", "OpsCluster", "free_ports", "trace_events", "wait_for"]
+
+CLUSTER_ID = "ops-test"
+
+T = TypeVar("T")
+
+
+def free_ports(count: int) -> list[int]:
+    """free_ports asks the OS for unused loopback ports (bind to port 0, then release)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+async def wait_for(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
+    """wait_for polls probe every 20 ms until it returns a non-None value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout_s}s: {what}")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class NodeSpec:
+    """NodeSpec: how to start one member (None: the cluster's defaults)."""
+
+    tls: TlsConfig | None = None
+    cluster_id: str = CLUSTER_ID
+    trace: bool = False
+
+
+@dataclass
+class OpsCluster:
+    """OpsCluster runs n Nodes on 127.0.0.1 in the test's event loop."""
+
+    root: Path
+    n: int = 3
+    peers: dict[str, str] = field(default_factory=dict)
+    nodes: dict[str, Node] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ports = free_ports(self.n)
+        self.peers = {f"n{i + 1}": f"127.0.0.1:{p}" for i, p in enumerate(ports)}
+
+    @property
+    def addresses(self) -> list[str]:
+        return list(self.peers.values())
+
+    def config(self, node_id: str, spec: NodeSpec) -> NodeConfig:
+        return NodeConfig(
+            node_id=node_id,
+            cluster_id=spec.cluster_id,
+            listen=self.peers[node_id],
+            peers=self.peers,
+            data_dir=self.root / node_id,
+            election_timeout_ms=(150, 300),
+            heartbeat_ms=30,
+            trace_dir=self.root / "trace" if spec.trace else None,
+            tls=spec.tls,
+        )
+
+    async def start(self, node_id: str, spec: NodeSpec | None = None) -> Node:
+        node = Node(self.config(node_id, spec or NodeSpec()), KVStateMachine())
+        await node.start()
+        self.nodes[node_id] = node
+        return node
+
+    async def stop_all(self) -> None:
+        for node_id in list(self.nodes):
+            with contextlib.suppress(Exception):
+                await self.nodes.pop(node_id).stop()
+
+    def leader(self) -> str | None:
+        leaders = [(n.term, i) for i, n in self.nodes.items() if n.role.value == "leader"]
+        return max(leaders)[1] if leaders else None
+
+    async def wait_leader(self, among: list[str], timeout_s: float = 20.0) -> str:
+        """wait_leader: one of ``among`` leads and the others of ``among`` follow it."""
+
+        def settled() -> str | None:
+            leader = self.leader()
+            if leader is None or leader not in among:
+                return None
+            term = self.nodes[leader].term
+            ok = all(
+                self.nodes[i].term == term and self.nodes[i].leader_id == leader
+                for i in among
+                if i != leader
+            )
+            return leader if ok else None
+
+        return await wait_for(settled, timeout_s, f"no settled leader among {among}")
+
+
+def trace_events(path: Path) -> Iterator[dict[str, Any]]:
+    """trace_events yields the events of one trace file (header skipped)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            obj = json.loads(line)
+            if "i" in obj:
+                yield obj
