@@ -14,14 +14,21 @@ from itertools import combinations
 
 from spec import (
     Action,
+    AppendRequest,
     AppendResponse,
     ClusterState,
+    Config,
     Deliver,
+    EntryKind,
     NodeState,
     Role,
     VoteRequest,
     VoteResponse,
+    config_in_use,
     is_quorum,
+    latest_config,
+    quorum_size,
+    voters_in_use,
 )
 
 __all__ = [
@@ -105,10 +112,28 @@ def one_vote_per_term(cluster: ClusterState) -> str | None:
     return None
 
 
+def _config_upto(node: NodeState, index: int) -> Config:
+    """The configuration a node used when its log ended at `index` (thesis 4.1)."""
+    _, found = latest_config(node.log, index)
+    if found is not None:
+        return found
+    if node.initial_config is not None:
+        return node.initial_config
+    return Config(tuple(sorted(node.voters)))
+
+
 def leader_holds_quorum_of_votes(cluster: ClusterState) -> str | None:
-    """Every leader was elected by a quorum, each member of which voted for it (Ivy lemma)."""
+    """Every leader was elected by a quorum, each member of which voted for it (Ivy lemma).
+
+    The quorum is of the configuration the candidate used: the latest one in its log up to
+    the sentinel (its log when it won, plus the sentinel no-op); configuration entries it
+    appended later as leader do not re-judge its election (thesis 4.1).
+    """
     for node in cluster.nodes:
-        if node.role is Role.LEADER and not is_quorum(node.votes, node.voters):
+        if node.role is not Role.LEADER:
+            continue
+        voters = _config_upto(node, node.sentinel).voters
+        if not is_quorum(node.votes, voters):
             return f"leader {node.id} of term {node.term} holds only votes {sorted(node.votes)}"
     return None
 
@@ -214,6 +239,47 @@ def read_safety(cluster: ClusterState) -> str | None:
     return None
 
 
+def one_uncommitted_config(cluster: ClusterState) -> str | None:
+    """A leader's log holds at most one configuration entry past its commit index (thesis 4.1).
+
+    One change at a time is what keeps every old majority overlapping every new one.
+    """
+    for node in cluster.nodes:
+        if node.role is not Role.LEADER:
+            continue
+        pending = [
+            index
+            for index, entry in enumerate(node.log[node.commit :], start=node.commit + 1)
+            if entry.kind is EntryKind.CONFIG
+        ]
+        if len(pending) > 1:
+            return f"leader {node.id} of term {node.term} has uncommitted config entries {pending}"
+    return None
+
+
+def config_near_committed(cluster: ClusterState) -> str | None:
+    """A configuration in use differs from the committed one by at most one voter (thesis 4.1).
+
+    "Committed" is the longest committed prefix any node knows of; the claim is about nodes
+    whose log holds that prefix (a node still missing committed entries is merely behind and
+    uses an older configuration until it catches up).
+    """
+    top = max(cluster.nodes, key=lambda node: node.commit)
+    prefix = top.log[: top.commit]
+    committed = _config_upto(top, top.commit).voters
+    for node in cluster.nodes:
+        if node.log[: len(prefix)] != prefix:
+            continue
+        in_use = config_in_use(node).voters
+        changed = set(in_use) ^ set(committed)
+        if len(changed) > 1:
+            return (
+                f"node {node.id} uses voters {list(in_use)} but the committed configuration "
+                f"has {list(committed)}"
+            )
+    return None
+
+
 # --- transition invariants -------------------------------------------------------------------
 
 
@@ -257,11 +323,25 @@ def _prevote_grants(old: NodeState, action: Action) -> frozenset[int]:
     return grants
 
 
+def _is_timeout_now(action: Action, node: NodeState) -> bool:
+    """The action hands `node` its current leader's TimeoutNow (thesis 3.10)."""
+    if not isinstance(action, Deliver):
+        return False
+    message = action.message
+    return (
+        isinstance(message, AppendRequest)
+        and message.timeout_now
+        and message.dst == node.id
+        and message.term == node.term
+    )
+
+
 def no_term_inflation(before: ClusterState, action: Action, after: ClusterState) -> str | None:
     """A node raises its own term only after a prevote quorum (thesis section 9.6).
 
     So a node cut off from a quorum never inflates its term and disrupts the cluster when it
-    rejoins. Adopting a higher term from a message is not inflation.
+    rejoins. Adopting a higher term from a message is not inflation, and neither is the one
+    election a leader asks for with TimeoutNow (thesis 3.10: the leader consents to it).
     """
     for old, new in zip(before.nodes, after.nodes, strict=True):
         if new.term <= old.term:
@@ -270,8 +350,37 @@ def no_term_inflation(before: ClusterState, action: Action, after: ClusterState)
             message = action.message
             if not (isinstance(message, VoteRequest) and message.prevote):
                 continue
-        if not is_quorum(_prevote_grants(old, action), old.voters):
+        if new.term == old.term + 1 and _is_timeout_now(action, old):
+            continue
+        if not is_quorum(_prevote_grants(old, action), voters_in_use(old)):
             return f"node {old.id} raised its term to {new.term} without a prevote quorum"
+    return None
+
+
+def commit_by_voter_quorum(before: ClusterState, action: Action, after: ClusterState) -> str | None:
+    """A leader advances its commit only when a majority of its voters store the entry.
+
+    The voters are those of the configuration the leader uses (thesis 4.1); learners never
+    count (thesis 4.2.1), nor does a leader that has removed itself (thesis 4.2.2). What a
+    voter stores is read from its disk, not from the leader's bookkeeping, so a wrong quorum
+    rule cannot vouch for itself.
+    """
+    for old, new in zip(before.nodes, after.nodes, strict=True):
+        if old.role is not Role.LEADER or new.term != old.term or new.commit <= old.commit:
+            continue
+        index = new.commit
+        entry = new.log[index - 1]
+        voters = config_in_use(old).voters
+        holders = [
+            voter
+            for voter in voters
+            if len(after.disks[voter].log) >= index and after.disks[voter].log[index - 1] == entry
+        ]
+        if len(holders) < quorum_size(len(voters)):
+            return (
+                f"leader {old.id} of term {old.term} committed index {index} stored only by "
+                f"voters {holders} of {list(voters)}"
+            )
     return None
 
 
@@ -285,6 +394,8 @@ STATE_INVARIANTS: tuple[StateInvariant, ...] = (
     StateInvariant("state_machine_safety", state_machine_safety),
     StateInvariant("persist_before_send", persist_before_send),
     StateInvariant("read_safety", read_safety),
+    StateInvariant("one_uncommitted_config", one_uncommitted_config),
+    StateInvariant("config_near_committed", config_near_committed),
 )
 
 TRANSITION_INVARIANTS: tuple[TransitionInvariant, ...] = (
@@ -292,6 +403,7 @@ TRANSITION_INVARIANTS: tuple[TransitionInvariant, ...] = (
     TransitionInvariant("commit_never_regresses", commit_never_regresses),
     TransitionInvariant("leader_append_only", leader_append_only),
     TransitionInvariant("no_term_inflation", no_term_inflation),
+    TransitionInvariant("commit_by_voter_quorum", commit_by_voter_quorum),
 )
 
 

@@ -11,6 +11,7 @@ from typing import assert_never
 
 from spec import (
     Action,
+    AddLearner,
     AppendRequest,
     AppendResponse,
     CheckQuorum,
@@ -27,10 +28,13 @@ from spec import (
     NodeInput,
     NodeState,
     Partition,
+    PromoteLearner,
     ReadRequest,
     Recover,
+    RemoveServer,
     Role,
     SendAppend,
+    TransferLeadership,
     VoteRequest,
     VoteResponse,
 )
@@ -46,15 +50,18 @@ def describe_message(message: Message) -> str:
     match message:
         case VoteRequest():
             kind = "PreVote" if message.prevote else "Vote"
-            return f"{kind}Req {route} last=({message.last_log_index},{message.last_log_term})"
+            flag = " transfer" if message.transfer else ""
+            last = f"last=({message.last_log_index},{message.last_log_term})"
+            return f"{kind}Req {route} {last}{flag}"
         case VoteResponse():
             kind = "PreVote" if message.prevote else "Vote"
             verdict = "grant" if message.granted else "deny"
             return f"{kind}Resp {route} {verdict} for t{message.request_term}"
         case AppendRequest():
             terms = ",".join(str(entry.term) for entry in message.entries)
+            kind = "TimeoutNow" if message.timeout_now else "Append"
             return (
-                f"Append {route} prev=({message.prev_index},{message.prev_term}) "
+                f"{kind} {route} prev=({message.prev_index},{message.prev_term}) "
                 f"entries=[{terms}] commit={message.leader_commit} ctx={message.read_ctx}"
             )
         case AppendResponse():
@@ -85,6 +92,14 @@ def describe_action(action: Action) -> str:
                     what = f"read #{read_id}"
                 case SendAppend(peer=peer, prev_index=prev, count=count):
                     what = f"send append to {peer} prev={prev} count={count}"
+                case AddLearner(node=peer):
+                    what = f"add learner {peer}"
+                case PromoteLearner(node=peer):
+                    what = f"promote learner {peer}"
+                case RemoveServer(node=peer):
+                    what = f"remove server {peer}"
+                case TransferLeadership(target=peer):
+                    what = f"transfer leadership to {peer}"
                 case _:
                     assert_never(event)
             return f"node {node}: {what}"

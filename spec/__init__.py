@@ -22,17 +22,23 @@ from spec._cluster import (
     initial_cluster,
 )
 from spec._commit import quorum_match
+from spec._config import Config
 from spec._inputs import (
+    AddLearner,
     CheckQuorum,
     ClientRequest,
     ElectionTimeout,
     HeartbeatDue,
     Input,
+    PromoteLearner,
     ReadRequest,
     Receive,
+    RemoveServer,
     Restart,
     SendAppend,
+    TransferLeadership,
 )
+from spec._inuse import committed_config, config_in_use, members_in_use, voters_in_use
 from spec._log import (
     Entry,
     EntryKind,
@@ -40,8 +46,10 @@ from spec._log import (
     is_up_to_date,
     last_index,
     last_term,
+    latest_config,
     term_at,
 )
+from spec._membership import change_blocked
 from spec._messages import AppendRequest, AppendResponse, Message, VoteRequest, VoteResponse
 from spec._outputs import ReadAnswer, StepResult
 from spec._quorum import is_quorum, quorum_size
@@ -51,12 +59,14 @@ from spec._step import step
 
 __all__ = [
     "Action",
+    "AddLearner",
     "AppendRequest",
     "AppendResponse",
     "CheckQuorum",
     "ClientRequest",
     "ClusterResult",
     "ClusterState",
+    "Config",
     "Crash",
     "Deliver",
     "Drop",
@@ -74,18 +84,24 @@ __all__ = [
     "NodeState",
     "Partition",
     "PendingRead",
+    "PromoteLearner",
     "ReadAnswer",
     "ReadRecord",
     "ReadRequest",
     "Receive",
     "Recover",
+    "RemoveServer",
     "Restart",
     "Role",
     "SendAppend",
     "StepResult",
+    "TransferLeadership",
     "VoteRequest",
     "VoteResponse",
+    "change_blocked",
     "cluster_step",
+    "committed_config",
+    "config_in_use",
     "confirmed_ctx",
     "initial_cluster",
     "initial_node",
@@ -93,8 +109,11 @@ __all__ = [
     "is_up_to_date",
     "last_index",
     "last_term",
+    "latest_config",
+    "members_in_use",
     "quorum_match",
     "quorum_size",
     "step",
     "term_at",
+    "voters_in_use",
 ]

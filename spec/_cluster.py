@@ -17,16 +17,21 @@ import bisect
 from dataclasses import dataclass, replace
 from typing import assert_never
 
+from spec._config import Config
 from spec._inputs import (
+    AddLearner,
     CheckQuorum,
     ClientRequest,
     ElectionTimeout,
     HeartbeatDue,
     Input,
+    PromoteLearner,
     ReadRequest,
     Receive,
+    RemoveServer,
     Restart,
     SendAppend,
+    TransferLeadership,
 )
 from spec._messages import Message, message_sort_key
 from spec._outputs import StepResult
@@ -78,7 +83,7 @@ class ClusterState:
 
     @property
     def size(self) -> int:
-        """size is the number of nodes (all of them voters)."""
+        """size is the number of nodes in the universe (voters, learners and outsiders)."""
         return len(self.nodes)
 
     def connected(self, a: int, b: int) -> bool:
@@ -88,21 +93,48 @@ class ClusterState:
         return any(a in group and b in group for group in self.partition)
 
 
-def initial_cluster(size: int) -> ClusterState:
-    """initial_cluster is `size` fresh followers at term 0 with empty logs and disks."""
-    voters = tuple(range(size))
+def initial_cluster(
+    size: int, voters: tuple[int, ...] | None = None, learners: tuple[int, ...] = ()
+) -> ClusterState:
+    """initial_cluster is `size` fresh followers at term 0 with empty logs and disks.
+
+    The universe is node ids 0..size-1. By default all of them are voters; `voters` and
+    `learners` give a smaller initial configuration (thesis 4.1), and the ids in neither are
+    outside the cluster until a membership change adds them. Every node starts knowing the
+    same initial configuration.
+    """
+    universe = tuple(range(size))
+    if voters is None and not learners:
+        return ClusterState(
+            nodes=tuple(initial_node(i, universe) for i in universe),
+            disks=tuple(Durable() for _ in universe),
+        )
+    config = Config(tuple(sorted(universe if voters is None else voters)), tuple(sorted(learners)))
+    if not set(config.members) <= set(universe):
+        raise ValueError(f"configuration {config} names nodes outside 0..{size - 1}")
     return ClusterState(
-        nodes=tuple(initial_node(i, voters) for i in voters),
-        disks=tuple(Durable() for _ in voters),
+        nodes=tuple(replace(initial_node(i, universe), initial_config=config) for i in universe),
+        disks=tuple(Durable() for _ in universe),
     )
 
 
 @dataclass(frozen=True, slots=True)
 class NodeInput:
-    """NodeInput feeds a local input (timer, client, send decision) to one live node."""
+    """NodeInput feeds a local input (timer, client, operator, send decision) to one live node."""
 
     node: int
-    input: ElectionTimeout | HeartbeatDue | CheckQuorum | ClientRequest | ReadRequest | SendAppend
+    input: (
+        ElectionTimeout
+        | HeartbeatDue
+        | CheckQuorum
+        | ClientRequest
+        | ReadRequest
+        | SendAppend
+        | AddLearner
+        | PromoteLearner
+        | RemoveServer
+        | TransferLeadership
+    )
 
 
 @dataclass(frozen=True, slots=True)

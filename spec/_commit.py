@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from spec._inuse import voters_in_use
 from spec._log import last_index, term_at
 from spec._quorum import quorum_size
 from spec._state import NodeState, Role
@@ -15,11 +16,13 @@ def quorum_match(state: NodeState) -> int:
     """quorum_match is the highest index that a quorum of voters has replicated.
 
     The leader's own entry is its last index: in the spec a leader's appends are durable in the
-    step that makes them (the persist output), so it always matches its whole log.
+    step that makes them (the persist output), so it always matches its whole log. Only the
+    voters of the configuration in use count (thesis 4.1): never a learner, and not the leader
+    itself once it has removed itself (thesis 4.2.2).
     """
     matches = sorted(
         (last_index(state.log) if peer == state.id else state.match_index[peer])
-        for peer in state.voters
+        for peer in voters_in_use(state)
     )
     return matches[len(matches) - quorum_size(len(matches))]
 

@@ -10,16 +10,23 @@ from __future__ import annotations
 from dataclasses import replace
 
 from spec._commit import advance_commit
+from spec._inuse import voters_in_use
 from spec._log import Entry, EntryKind, is_up_to_date, last_index, last_term
 from spec._messages import VoteRequest, VoteResponse
 from spec._quorum import is_quorum
 from spec._state import NodeState, Role
 from spec._transition import DisabledError, Transition
 
-__all__ = ["on_election_timeout", "on_vote_request", "on_vote_response"]
+__all__ = [
+    "on_election_timeout",
+    "on_timeout_now",
+    "on_vote_request",
+    "on_vote_response",
+]
 
 
-def _ask(state: NodeState, *, prevote: bool) -> tuple[VoteRequest, ...]:
+def _ask(state: NodeState, *, prevote: bool, transfer: bool = False) -> tuple[VoteRequest, ...]:
+    """_ask asks every other voter of the configuration in use; learners are never asked."""
     return tuple(
         VoteRequest(
             src=state.id,
@@ -28,8 +35,9 @@ def _ask(state: NodeState, *, prevote: bool) -> tuple[VoteRequest, ...]:
             prevote=prevote,
             last_log_index=last_index(state.log),
             last_log_term=last_term(state.log),
+            transfer=transfer,
         )
-        for peer in state.voters
+        for peer in voters_in_use(state)
         if peer != state.id
     )
 
@@ -38,10 +46,16 @@ def on_election_timeout(state: NodeState) -> Transition:
     """on_election_timeout enters PRECANDIDATE and asks for prevotes (the seed, behaviour 2).
 
     The node forgets the leader it knew (etcd PR #8334) and, like the seed, restarts the prevote
-    phase from CANDIDATE as well: a stalled election is retried, not extended.
+    phase from CANDIDATE as well: a stalled election is retried, not extended. A learner, or a
+    server outside the configuration it holds, never campaigns (thesis 4.1, 4.2.2). On a
+    leader that is transferring leadership, the timeout ends the transfer (thesis 3.10).
     """
     if state.role is Role.LEADER:
+        if state.transfer_target is not None:
+            return Transition(replace(state, transfer_target=None))
         raise DisabledError("a leader's election timer is stopped")
+    if state.id not in voters_in_use(state):
+        raise DisabledError(f"node {state.id} is not a voter in its configuration")
     pre = replace(
         state,
         role=Role.PRECANDIDATE,
@@ -51,7 +65,7 @@ def on_election_timeout(state: NodeState) -> Transition:
         votes=frozenset(),
         rejections=frozenset(),
     )
-    if is_quorum(pre.prevotes, pre.voters):
+    if is_quorum(pre.prevotes, voters_in_use(pre)):
         return _start_election(pre)
     return Transition(pre, _ask(pre, prevote=True))
 
@@ -67,9 +81,33 @@ def _start_election(state: NodeState) -> Transition:
         votes=frozenset({state.id}),
         rejections=frozenset(),
     )
-    if is_quorum(cand.votes, cand.voters):
+    if is_quorum(cand.votes, voters_in_use(cand)):
         return become_leader(cand)
     return Transition(cand, _ask(cand, prevote=False))
+
+
+def on_timeout_now(state: NodeState) -> Transition:
+    """on_timeout_now: the leader's TimeoutNow arrived; campaign at once (thesis 3.10).
+
+    The target skips prevote (the leader asked for this election, so it is no disruption) and
+    marks its vote requests as a transfer. Only a voter of its configuration campaigns.
+    """
+    if state.id not in voters_in_use(state):
+        return Transition(state)
+    cand = replace(
+        state,
+        term=state.term + 1,
+        voted_for=state.id,
+        role=Role.CANDIDATE,
+        leader=None,
+        heard_from_leader=False,
+        prevotes=frozenset(),
+        votes=frozenset({state.id}),
+        rejections=frozenset(),
+    )
+    if is_quorum(cand.votes, voters_in_use(cand)):
+        return become_leader(cand)
+    return Transition(cand, _ask(cand, prevote=False, transfer=True))
 
 
 def become_leader(state: NodeState) -> Transition:
@@ -106,6 +144,7 @@ def become_leader(state: NodeState) -> Transition:
         pending_reads=(),
         prevotes=frozenset(),
         rejections=frozenset(),
+        transfer_target=None,
     )
     # A single-node cluster commits its sentinel at once.
     return Transition(advance_commit(leader))
@@ -117,7 +156,9 @@ def on_vote_request(state: NodeState, msg: VoteRequest) -> Transition:
     Prevote (seed, behaviour 2): grant when the asked term is at least ours, the asker's log is
     at least as up to date, and we have not heard from a live leader recently (leader
     stickiness); nothing about us changes. Vote (section 5.2, 5.4.1): at most one per term,
-    only to an up-to-date log; granting cancels our own election in flight.
+    only to an up-to-date log; granting cancels our own election in flight. Requests are
+    answered without consulting our configuration (thesis 4.1): a learner may already be a
+    voter in the candidate's log; its grant counts only where it is a voter.
     """
     up_to_date = is_up_to_date(msg.last_log_term, msg.last_log_index, state.log)
     if msg.prevote:
@@ -169,10 +210,10 @@ def on_vote_response(state: NodeState, msg: VoteResponse) -> Transition:
         return Transition(replace(state, rejections=state.rejections | {msg.src}))
     if msg.prevote:
         state = replace(state, prevotes=state.prevotes | {msg.src})
-        if is_quorum(state.prevotes, state.voters):
+        if is_quorum(state.prevotes, voters_in_use(state)):
             return _start_election(state)
         return Transition(state)
     state = replace(state, votes=state.votes | {msg.src})
-    if is_quorum(state.votes, state.voters):
+    if is_quorum(state.votes, voters_in_use(state)):
         return become_leader(state)
     return Transition(state)

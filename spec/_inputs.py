@@ -12,15 +12,19 @@ from spec._messages import Message
 from spec._state import Durable
 
 __all__ = [
+    "AddLearner",
     "CheckQuorum",
     "ClientRequest",
     "ElectionTimeout",
     "HeartbeatDue",
     "Input",
+    "PromoteLearner",
     "ReadRequest",
     "Receive",
+    "RemoveServer",
     "Restart",
     "SendAppend",
+    "TransferLeadership",
 ]
 
 
@@ -88,6 +92,47 @@ class Restart:
     durable: Durable
 
 
+@dataclass(frozen=True, slots=True)
+class AddLearner:
+    """AddLearner: an operator asks the leader to add `node` as a non-voting learner.
+
+    A leader-only request (thesis 4.2.1), refused while an earlier configuration entry is
+    uncommitted, before an entry of the leader's term has committed, or during a transfer.
+    """
+
+    node: int
+
+
+@dataclass(frozen=True, slots=True)
+class PromoteLearner:
+    """PromoteLearner: make learner `node` a voter (thesis 4.1, one voter at a time).
+
+    Allowed only once the learner's match index has caught up to the leader's commit index
+    (thesis 4.2.1), and under the same conditions as every configuration change.
+    """
+
+    node: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveServer:
+    """RemoveServer: remove voter or learner `node`, possibly the leader itself (thesis 4.2.2)."""
+
+    node: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLeadership:
+    """TransferLeadership: the leader hands leadership to voter `target` (thesis 3.10).
+
+    While transferring the leader refuses client requests; it catches the target up with
+    ordinary appends and then sends TimeoutNow. Its next ElectionTimeout or CheckQuorum input
+    ends the transfer (an election timeout has passed without the target taking over).
+    """
+
+    target: int
+
+
 Input = (
     ElectionTimeout
     | HeartbeatDue
@@ -97,4 +142,8 @@ Input = (
     | ReadRequest
     | SendAppend
     | Restart
+    | AddLearner
+    | PromoteLearner
+    | RemoveServer
+    | TransferLeadership
 )

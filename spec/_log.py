@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from spec._config import Config
+
 __all__ = [
     "Entry",
     "EntryKind",
@@ -19,18 +21,21 @@ __all__ = [
     "is_up_to_date",
     "last_index",
     "last_term",
+    "latest_config",
     "term_at",
 ]
 
 
 class EntryKind(enum.IntEnum):
-    """What an entry is for: a client command, or the leader's term-change sentinel.
+    """What an entry is for: a client command, the leader's term-change sentinel, or a
+    configuration change (thesis 4.1: configurations travel in the log).
 
     An IntEnum so entries order totally (the network bag is a sorted tuple).
     """
 
     NORMAL = 0
     NOOP = 1
+    CONFIG = 2
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -38,12 +43,14 @@ class Entry:
     """Entry is one log slot: the term it was created in and its payload.
 
     Its index is its position in the log, so it is not stored (two equal entries at the same
-    index are the same entry, which is what Log Matching talks about).
+    index are the same entry, which is what Log Matching talks about). A CONFIG entry carries
+    the new configuration in `config`; every other kind leaves it None.
     """
 
     term: int
     kind: EntryKind = EntryKind.NORMAL
     payload: bytes = b""
+    config: Config | None = None
 
 
 Log = tuple[Entry, ...]
@@ -95,3 +102,18 @@ def first_index_of_term(log: Log, index: int, floor: int) -> int:
     while index - 1 > floor and term_at(log, index - 1) == term:
         index -= 1
     return index
+
+
+def latest_config(log: Log, upto: int | None = None) -> tuple[int, Config | None]:
+    """latest_config is (index, config) of the newest CONFIG entry at or below `upto`.
+
+    (0, None) when there is none, so the node falls back to its initial configuration. A
+    server uses the latest configuration in its log whether or not it is committed (thesis
+    4.1), so truncating a config entry reverts to the one before it.
+    """
+    end = len(log) if upto is None else min(upto, len(log))
+    for index in range(end, 0, -1):
+        entry = log[index - 1]
+        if entry.kind is EntryKind.CONFIG:
+            return index, entry.config
+    return 0, None

@@ -27,6 +27,11 @@ class VoteRequest:
 
     A prevote carries the asker's *current* term (the seed's behaviour), a real vote the term it
     just entered. Both carry the asker's last log index and term for the election restriction.
+
+    `transfer` marks the real vote requests of an election started by TimeoutNow (thesis
+    3.10): a voter may then ignore leader stickiness (thesis 4.2.3), never the log check. In
+    this spec stickiness guards prevotes only, which a transfer election skips, so voters treat
+    the flag like any vote request; it tells an implementation that also guards real votes.
     """
 
     src: int
@@ -35,6 +40,7 @@ class VoteRequest:
     prevote: bool
     last_log_index: int
     last_log_term: int
+    transfer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,10 @@ class AppendRequest:
     `read_ctx` is the leader's read-confirmation sequence number when the request was sent, so a
     reply proves the leader was still leader after every read with a ctx at most this one
     arrived (thesis section 6.4).
+
+    `timeout_now` makes the request the leader's TimeoutNow (thesis 3.10), piggybacked on an
+    append that ends at the leader's last index: a voter that accepts it, and so holds the
+    leader's whole log, starts an election at once, skipping prevote.
     """
 
     src: int
@@ -66,6 +76,7 @@ class AppendRequest:
     entries: tuple[Entry, ...]
     leader_commit: int
     read_ctx: int
+    timeout_now: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,7 @@ def message_sort_key(message: Message) -> tuple[object, ...]:
                 message.prevote,
                 message.last_log_index,
                 message.last_log_term,
+                message.transfer,
             )
         case VoteResponse():
             fields = (message.prevote, message.granted, message.request_term)
@@ -108,6 +120,7 @@ def message_sort_key(message: Message) -> tuple[object, ...]:
                 message.entries,
                 message.leader_commit,
                 message.read_ctx,
+                message.timeout_now,
             )
         case AppendResponse():
             fields = (message.success, message.match_index, message.hint_index, message.read_ctx)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from spec._inuse import voters_in_use
 from spec._outputs import ReadAnswer
 from spec._quorum import quorum_size
 from spec._state import NodeState, PendingRead, Role
@@ -20,9 +21,10 @@ __all__ = ["confirmed_ctx", "on_read_request", "release_reads"]
 
 
 def confirmed_ctx(state: NodeState) -> int:
-    """confirmed_ctx is the highest ctx that a quorum has acknowledged in this term."""
+    """confirmed_ctx is the highest ctx that a quorum of voters in use acknowledged this term."""
     acks = sorted(
-        (state.read_seq if peer == state.id else state.acked_ctx[peer]) for peer in state.voters
+        (state.read_seq if peer == state.id else state.acked_ctx[peer])
+        for peer in voters_in_use(state)
     )
     return acks[len(acks) - quorum_size(len(acks))]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from spec._commit import advance_commit
+from spec._inuse import members_in_use
 from spec._log import (
     Entry,
     EntryKind,
@@ -55,10 +56,10 @@ def on_send_append(
 
     The default range is everything from the peer's next index. Any range is allowed: the
     consistency check makes every choice safe, which is what lets the implementation batch and
-    pipeline freely.
+    pipeline freely. The peer must be a voter or learner of the configuration in use.
     """
     _require_leader(state)
-    if peer == state.id or peer not in state.voters:
+    if peer == state.id or peer not in members_in_use(state):
         raise DisabledError(f"node {peer} is not a peer of node {state.id}")
     prev = state.next_index[peer] - 1 if prev_index is None else prev_index
     if not 0 <= prev <= last_index(state.log):
@@ -71,21 +72,26 @@ def on_send_append(
 
 
 def on_heartbeat_due(state: NodeState) -> Transition:
-    """on_heartbeat_due sends an empty append to every peer (section 5.2, heartbeats)."""
+    """on_heartbeat_due sends an empty append to every member (section 5.2, heartbeats)."""
     _require_leader(state)
     return Transition(
         state,
         tuple(
             _append_to(state, peer, state.next_index[peer] - 1, 0)
-            for peer in state.voters
+            for peer in members_in_use(state)
             if peer != state.id
         ),
     )
 
 
 def on_client_request(state: NodeState, payload: bytes) -> Transition:
-    """on_client_request appends a command to the leader's log (Leader Append-Only, 5.3)."""
+    """on_client_request appends a command to the leader's log (Leader Append-Only, 5.3).
+
+    Refused during a leadership transfer (thesis 3.10), so the target can catch up.
+    """
     _require_leader(state)
+    if state.transfer_target is not None:
+        raise DisabledError(f"leadership transfer to node {state.transfer_target} in progress")
     log = (*state.log, Entry(state.term, EntryKind.NORMAL, payload))
     match = list(state.match_index)
     match[state.id] = last_index(log)

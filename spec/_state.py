@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
+from spec._config import Config
 from spec._log import Log
 
 __all__ = ["Durable", "NodeState", "PendingRead", "Role", "initial_node"]
@@ -54,6 +55,12 @@ class NodeState:
     Per-peer arrays (`next_index`, `match_index`, `acked_ctx`) are indexed by node id, so ids
     are 0..n-1 and `voters` lists them; entries for the node itself are unused except
     `match_index[self]`, which the leader keeps at its own last index.
+
+    `voters` is the universe of node ids the cluster model knows. Which of them vote is the
+    configuration in use (`spec.config_in_use`): the latest CONFIG entry in the log, else
+    `initial_config`, else (the default) every id in `voters`, so a cluster without
+    membership changes behaves exactly as before. `transfer_target` is set on a leader while
+    it hands leadership to that voter (thesis 3.10).
     """
 
     id: int
@@ -79,6 +86,9 @@ class NodeState:
     read_seq: int = 0
     acked_ctx: tuple[int, ...] = ()
     pending_reads: tuple[PendingRead, ...] = ()
+    # membership (thesis 4.1) and leadership transfer (thesis 3.10)
+    initial_config: Config | None = None
+    transfer_target: int | None = None
 
     def durable(self) -> Durable:
         """durable projects the persistent part of this state."""

@@ -11,17 +11,33 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import assert_never
 
-from spec._election import on_election_timeout, on_vote_request, on_vote_response
+from spec._election import (
+    on_election_timeout,
+    on_timeout_now,
+    on_vote_request,
+    on_vote_response,
+)
 from spec._inputs import (
+    AddLearner,
     CheckQuorum,
     ClientRequest,
     ElectionTimeout,
     HeartbeatDue,
     Input,
+    PromoteLearner,
     ReadRequest,
     Receive,
+    RemoveServer,
     Restart,
     SendAppend,
+    TransferLeadership,
+)
+from spec._inuse import voters_in_use
+from spec._membership import (
+    on_add_learner,
+    on_promote_learner,
+    on_remove_server,
+    retire_if_removed,
 )
 from spec._messages import AppendRequest, AppendResponse, Message, VoteRequest, VoteResponse
 from spec._outputs import StepResult
@@ -35,6 +51,7 @@ from spec._replication import (
     on_send_append,
 )
 from spec._state import NodeState, Role, initial_node
+from spec._transfer import after_append_response, on_transfer_leadership
 from spec._transition import DisabledError, Transition, step_down
 
 __all__ = ["step"]
@@ -79,7 +96,18 @@ def _dispatch(state: NodeState, event: Input) -> Transition:
         case SendAppend(peer=peer, prev_index=prev_index, count=count):
             return on_send_append(state, peer, prev_index, count)
         case Restart(durable=durable):
-            return Transition(initial_node(state.id, state.voters, durable))
+            restarted = initial_node(state.id, state.voters, durable)
+            if state.initial_config is not None:
+                restarted = replace(restarted, initial_config=state.initial_config)
+            return Transition(restarted)
+        case AddLearner(node=node):
+            return on_add_learner(state, node)
+        case PromoteLearner(node=node):
+            return on_promote_learner(state, node)
+        case RemoveServer(node=node):
+            return on_remove_server(state, node)
+        case TransferLeadership(target=target):
+            return on_transfer_leadership(state, target)
         case _:
             assert_never(event)
 
@@ -87,11 +115,15 @@ def _dispatch(state: NodeState, event: Input) -> Transition:
 def _check_quorum(state: NodeState) -> NodeState:
     """_check_quorum: a leader cut off from a quorum for an election timeout steps down.
 
-    On other roles the tick expires the leader lease, so the node grants prevotes again.
+    On other roles the tick expires the leader lease, so the node grants prevotes again. The
+    quorum is of the voters in use; on a leader the tick also ends a leadership transfer that
+    has not completed within an election timeout (thesis 3.10).
     """
     if state.role is not Role.LEADER:
         return replace(state, heard_from_leader=False)
-    if not is_quorum(state.recent_active, state.voters):
+    if state.transfer_target is not None:
+        state = replace(state, transfer_target=None)
+    if not is_quorum(state.recent_active, voters_in_use(state)):
         return step_down(state, state.term)
     return replace(state, recent_active=frozenset({state.id}))
 
@@ -129,8 +161,19 @@ def _receive(state: NodeState, message: Message) -> Transition:
         case VoteResponse():
             return on_vote_response(state, message)
         case AppendRequest():
-            return on_append_request(state, message)
+            accepted = on_append_request(state, message)
+            if message.timeout_now and _succeeded(accepted):
+                return accepted.then(on_timeout_now(accepted.state))
+            return accepted
         case AppendResponse():
-            return on_append_response(state, message)
+            handled = on_append_response(state, message)
+            handled = Transition(retire_if_removed(handled.state), handled.messages, handled.reads)
+            return handled.then(after_append_response(handled.state, message))
         case _:
             assert_never(message)
+
+
+def _succeeded(transition: Transition) -> bool:
+    """_succeeded: the follower accepted the append (its reply is the last message)."""
+    reply = transition.messages[-1] if transition.messages else None
+    return isinstance(reply, AppendResponse) and reply.success

@@ -53,4 +53,5 @@ def step_down(state: NodeState, term: int) -> NodeState:
         rejections=frozenset(),
         pending_reads=(),
         recent_active=frozenset(),
+        transfer_target=None,
     )

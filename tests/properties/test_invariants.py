@@ -12,12 +12,15 @@ import pytest
 
 from properties import STATE_INVARIANTS, TRANSITION_INVARIANTS, check_state, check_transition
 from spec import (
+    AppendRequest,
     AppendResponse,
     ClusterState,
+    Config,
     Deliver,
     Durable,
     ElectionTimeout,
     Entry,
+    EntryKind,
     NodeInput,
     NodeState,
     ReadRecord,
@@ -100,6 +103,32 @@ def _state_cases() -> dict[str, ClusterState]:
         network=(AppendResponse(1, 0, 1, success=True, match_index=1, hint_index=0, read_ctx=0),),
     )
     stale_read = replace(BASE, reads=(ReadRecord(node=0, read_id=1, must_cover=2, answered=1),))
+    universe = initial_cluster(4, (0, 1, 2))
+    two_changes = (
+        E1,
+        Entry(1, EntryKind.CONFIG, b"", Config((0, 1, 2), (3,))),
+        Entry(1, EntryKind.CONFIG, b"", Config((0, 1, 2, 3))),
+    )
+    stacked_configs = replace(
+        universe,
+        nodes=(
+            replace(_leader(universe.nodes[0], 1, frozenset({0, 1}), two_changes), commit=1),
+            *universe.nodes[1:],
+        ),
+    )
+    far_config = replace(
+        universe,
+        nodes=(
+            replace(universe.nodes[0], term=1, log=(E1,), commit=1),
+            replace(
+                universe.nodes[1],
+                term=1,
+                log=(E1, Entry(1, EntryKind.CONFIG, b"", Config((1,)))),
+                commit=1,
+            ),
+            *universe.nodes[2:],
+        ),
+    )
     return {
         "election_safety": two_leaders,
         "one_vote_per_term": double_vote,
@@ -112,6 +141,8 @@ def _state_cases() -> dict[str, ClusterState]:
         "persist_before_send/request": unpersisted_request,
         "persist_before_send/ack": unpersisted_ack,
         "read_safety": stale_read,
+        "one_uncommitted_config": stacked_configs,
+        "config_near_committed": far_config,
     }
 
 
@@ -178,10 +209,99 @@ def test_no_term_inflation_fires_and_allows_adoption() -> None:
 
 
 def test_every_transition_invariant_is_exercised_here() -> None:
-    """The four tests above cover the whole transition list."""
+    """The tests in this file cover the whole transition list."""
     assert {invariant.name for invariant in TRANSITION_INVARIANTS} == {
         "terms_never_decrease",
         "commit_never_regresses",
         "leader_append_only",
         "no_term_inflation",
+        "commit_by_voter_quorum",
     }
+
+
+# --- membership (thesis chapter 4) and leadership transfer (thesis 3.10) ----------------------
+
+UNIVERSE = initial_cluster(4, (0, 1, 2))
+
+
+def _config_entry(term: int, voters: tuple[int, ...], learners: tuple[int, ...] = ()) -> Entry:
+    return Entry(term, EntryKind.CONFIG, b"", Config(voters, learners))
+
+
+def test_membership_states_of_a_smaller_initial_config_are_safe() -> None:
+    """A universe larger than the initial configuration starts safe as well (thesis 4.1)."""
+    assert check_state(UNIVERSE) == []
+    assert check_state(initial_cluster(5, (0, 1, 2, 3), (4,))) == []
+
+
+def test_one_uncommitted_config_fires() -> None:
+    """Reference: thesis 4.1, one configuration change at a time."""
+    log = (E1, _config_entry(1, (0, 1, 2), (3,)), _config_entry(1, (0, 1, 2, 3)))
+    broken = replace(
+        UNIVERSE,
+        nodes=(
+            replace(_leader(UNIVERSE.nodes[0], 1, frozenset({0, 1}), log), commit=1),
+            *UNIVERSE.nodes[1:],
+        ),
+    )
+    assert "one_uncommitted_config" in _violated(broken)
+
+
+def test_config_near_committed_fires() -> None:
+    """Reference: thesis 4.1, a configuration in use is one voter from the committed one."""
+    log = (E1, _config_entry(1, (0, 1, 2, 3)))
+    jump = replace(
+        UNIVERSE,
+        nodes=(
+            replace(UNIVERSE.nodes[0], term=1, log=log, commit=1),
+            replace(UNIVERSE.nodes[1], term=1, log=(E1, _config_entry(1, (1,))), commit=1),
+            *UNIVERSE.nodes[2:],
+        ),
+    )
+    assert "config_near_committed" in _violated(jump)
+    one_step = _with_nodes(jump, n1={"log": (E1, _config_entry(1, (0, 1)))})
+    assert "config_near_committed" not in _violated(one_step)
+
+
+def test_leader_quorum_uses_the_config_it_was_elected_in() -> None:
+    """Reference: thesis 4.1; a later configuration entry does not re-judge the election."""
+    grown = (E1, _config_entry(1, (0, 1, 2), (3,)), _config_entry(1, (0, 1, 2, 3)))
+    leader = replace(_leader(UNIVERSE.nodes[0], 1, frozenset({0, 1}), grown), sentinel=1, commit=2)
+    assert "leader_holds_quorum_of_votes" not in _violated(
+        replace(UNIVERSE, nodes=(leader, *UNIVERSE.nodes[1:]))
+    )
+    elected_late = replace(leader, sentinel=3)
+    assert "leader_holds_quorum_of_votes" in _violated(
+        replace(UNIVERSE, nodes=(elected_late, *UNIVERSE.nodes[1:]))
+    )
+
+
+def test_commit_by_voter_quorum_fires_when_a_learner_is_counted() -> None:
+    """Reference: thesis 4.2.1, learners never count for a quorum; 4.1, quorum of voters."""
+    config = _config_entry(1, (0, 1, 2), (3,))
+    log = (E1, config, Entry(1, payload=b"x"))
+    lead = _leader(UNIVERSE.nodes[0], 1, frozenset({0, 1}), log)
+    before = replace(
+        UNIVERSE,
+        nodes=(replace(lead, commit=2), *UNIVERSE.nodes[1:3], replace(UNIVERSE.nodes[3], log=log)),
+        disks=(Durable(1, 0, log), Durable(), Durable(), Durable(1, None, log)),
+    )
+    after = _with_nodes(before, n0={"commit": 3})
+    ack = AppendResponse(3, 0, 1, success=True, match_index=3, hint_index=0, read_ctx=0)
+    assert "commit_by_voter_quorum" in _transition_violations(before, after, Deliver(ack))
+    stored = replace(after, disks=(Durable(1, 0, log), Durable(1, None, log), *after.disks[2:]))
+    assert "commit_by_voter_quorum" not in _transition_violations(
+        replace(before, disks=stored.disks), stored, Deliver(ack)
+    )
+
+
+def test_no_term_inflation_allows_only_the_timeout_now_election() -> None:
+    """Reference: thesis 3.10, the target of a transfer campaigns without prevote."""
+    now = AppendRequest(1, 0, 1, 0, 0, (), 0, 0, timeout_now=True)
+    before = _with_nodes(BASE, n0={"term": 1})
+    after = _with_nodes(BASE, n0={"term": 2, "voted_for": 0, "role": Role.CANDIDATE})
+    assert "no_term_inflation" not in _transition_violations(before, after, Deliver(now))
+    plain = replace(now, timeout_now=False)
+    assert "no_term_inflation" in _transition_violations(before, after, Deliver(plain))
+    jump = _with_nodes(BASE, n0={"term": 3, "voted_for": 0, "role": Role.CANDIDATE})
+    assert "no_term_inflation" in _transition_violations(before, jump, Deliver(now))

@@ -34,6 +34,7 @@ from spec import (
     VoteResponse,
     cluster_step,
     initial_node,
+    members_in_use,
     step,
 )
 
@@ -252,7 +253,7 @@ def propose(cluster: ClusterState, leader: int, *payloads: bytes) -> ClusterStat
 def _reachable_peers(cluster: ClusterState, leader: int) -> Iterable[int]:
     return (
         p
-        for p in cluster.nodes[leader].voters
+        for p in members_in_use(cluster.nodes[leader])
         if p != leader and p not in cluster.crashed and cluster.connected(leader, p)
     )
 
