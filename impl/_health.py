@@ -3,7 +3,8 @@
 - grpc.health.v1.Health (the standard health protocol, so load balancers,
   Kubernetes probes and grpc_health_probe work unchanged). The overall
   service "" and each raftwright service report SERVING while the node runs
-  (its driver is alive) and NOT_SERVING once it stopped or failed; an unknown
+  (its driver is alive) and NOT_SERVING when it is not running (its driver
+  failed, or it is stopping) while the server still answers; an unknown
   service name is NOT_FOUND, as the protocol asks. The answer is computed
   from the node at each call, so it cannot go stale.
 - grpc.reflection.v1alpha (grpcurl and friends list and call the services).

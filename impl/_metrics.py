@@ -193,7 +193,8 @@ class _RpcTimer(aio.ServerInterceptor):  # type: ignore[type-arg]
 class NodeMetrics:
     """NodeMetrics of one node; get it with metrics_for(node)."""
 
-    def __init__(self) -> None:
+    def __init__(self, node: Node) -> None:
+        self._node = weakref.ref(node)
         self.rpc = Histogram(
             "raftwright_rpc_duration_seconds",
             "Server-side gRPC handler latency by method.",
@@ -210,6 +211,14 @@ class NodeMetrics:
         self._first_term: int | None = None
 
     def interceptor(self) -> aio.ServerInterceptor:  # type: ignore[type-arg]
+        """interceptor for the node's server.
+
+        build_server calls it once, after the core loaded its stored term: that
+        term is the base of raftwright_elections_total.
+        """
+        node = self._node()
+        if node is not None and self._first_term is None:
+            self._first_term = node.term
         return _RpcTimer(self)
 
     def wrap_storage(self, storage: Storage) -> Storage:
@@ -217,8 +226,6 @@ class NodeMetrics:
 
     def render(self, status: NodeStatus) -> str:
         """render is the Prometheus text exposition of this node now."""
-        if self._first_term is None and status.role != "stopped":
-            self._first_term = status.term
         base = [("node", status.id)]
         out: list[str] = []
 
@@ -251,7 +258,8 @@ class NodeMetrics:
         first = self._first_term if self._first_term is not None else status.term
         gauge(
             "raftwright_elections_total",
-            "Elections seen since this process started (term increases; pre-vote is on).",
+            "Elections since this node started: term increases (with pre-vote a term"
+            " rises only when a real election starts).",
             max(0, status.term - first),
             "counter",
         )
@@ -272,7 +280,7 @@ def metrics_for(node: Node) -> NodeMetrics:
     """metrics_for returns the node's NodeMetrics, creating it on first use."""
     metrics = _BY_NODE.get(node)
     if metrics is None:
-        metrics = NodeMetrics()
+        metrics = NodeMetrics(node)
         _BY_NODE[node] = metrics
     return metrics
 

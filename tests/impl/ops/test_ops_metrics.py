@@ -1,0 +1,165 @@
+"""The Prometheus endpoint: scraped over HTTP from a running cluster and parsed.
+
+The text is checked against the exposition format (every sample belongs to a
+declared metric family; histogram buckets are cumulative and end in +Inf ==
+count) and against the nodes' own state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from impl import KVClient
+from impl._metrics import MetricsServer, metrics_for
+
+from ._opsutil import NodeSpec, OpsCluster, free_ports
+
+pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_exposition(text: str) -> tuple[Samples, dict[str, str]]:
+    """parse_exposition: samples keyed by (name, labels) and the declared family types."""
+    types: dict[str, str] = {}
+    samples: Samples = {}
+    assert text.endswith("\n")
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            assert kind in ("gauge", "counter", "histogram"), line
+            types[name] = kind
+            continue
+        if line.startswith("# HELP "):
+            continue
+        match = _SAMPLE.match(line)
+        assert match is not None, f"not a sample line: {line!r}"
+        name, labels_text, value_text = match.groups()
+        labels: list[tuple[str, str]] = []
+        if labels_text:
+            consumed = 0
+            for lm in _LABEL.finditer(labels_text):
+                assert lm.start() == consumed, f"bad labels in {line!r}"
+                labels.append((lm.group(1), lm.group(2)))
+                consumed = lm.end()
+            assert consumed == len(labels_text), f"bad labels in {line!r}"
+        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in types or (family in types and types[family] == "histogram"), line
+        value = math.inf if value_text == "+Inf" else float(value_text)
+        key = (name, frozenset(labels))
+        assert key not in samples, f"duplicate sample {line!r}"
+        samples[key] = value
+    return samples, types
+
+
+def check_histograms(samples: Samples, types: dict[str, str]) -> None:
+    for family, kind in types.items():
+        if kind != "histogram":
+            continue
+        series: dict[frozenset[tuple[str, str]], list[tuple[float, float]]] = {}
+        for (name, labels), value in samples.items():
+            if name == f"{family}_bucket":
+                le = dict(labels)["le"]
+                rest = frozenset(p for p in labels if p[0] != "le")
+                bound = math.inf if le == "+Inf" else float(le)
+                series.setdefault(rest, []).append((bound, value))
+        for rest, buckets in series.items():
+            buckets.sort()
+            counts = [c for _, c in buckets]
+            assert counts == sorted(counts), f"{family} buckets not cumulative"
+            assert buckets[-1][0] == math.inf
+            assert buckets[-1][1] == samples[(f"{family}_count", rest)]
+
+
+async def scrape(port: int, path: str = "/metrics") -> tuple[str, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    await writer.drain()
+    raw = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].decode()
+    assert b"Content-Length: %d" % len(body) in head
+    return status_line, body.decode()
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+def test_metrics_endpoint_reports_role_indexes_rpc_and_persist_latency(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = OpsCluster(tmp_path)
+        servers: dict[str, MetricsServer] = {}
+        try:
+            for node_id in cluster.peers:
+                node = await cluster.start(node_id, NodeSpec())
+                port = free_ports(1)[0]
+                nm = metrics_for(node)
+                server = MetricsServer(
+                    f"127.0.0.1:{port}", lambda n=node, m=nm: m.render(n.status())
+                )
+                await server.start()
+                servers[node_id] = server
+            leader = await cluster.wait_leader(list(cluster.peers))
+            async with KVClient([cluster.peers[leader]]) as kv:
+                for i in range(6):
+                    await kv.put(f"k{i}", b"v")
+            node = cluster.nodes[leader]
+            status_line, text = await scrape(servers[leader].port)
+            assert status_line == "HTTP/1.1 200 OK"
+            samples, types = parse_exposition(text)
+            check_histograms(samples, types)
+            st = node.status()
+            assert value(samples, "raftwright_role", node=leader, role="leader") == 1
+            assert value(samples, "raftwright_role", node=leader, role="follower") == 0
+            assert value(samples, "raftwright_term", node=leader) == st.term
+            assert value(samples, "raftwright_commit_index", node=leader) >= 6
+            assert value(samples, "raftwright_applied_index", node=leader) >= 6
+            lag = value(samples, "raftwright_apply_lag", node=leader)
+            assert lag == value(samples, "raftwright_commit_index", node=leader) - value(
+                samples, "raftwright_applied_index", node=leader
+            )
+            assert types["raftwright_elections_total"] == "counter"
+            put = "/raftwright.v1.KeyValue/Put"
+            assert (
+                value(samples, "raftwright_rpc_duration_seconds_count", node=leader, method=put)
+                == 6
+            )
+            assert (
+                value(samples, "raftwright_rpc_duration_seconds_sum", node=leader, method=put) > 0
+            )
+            assert (
+                value(samples, "raftwright_storage_persist_seconds_count", node=leader, op="save")
+                > 0
+            )
+            # Followers persist too (their appends), and report their role.
+            follower = next(i for i in cluster.peers if i != leader)
+            _, ftext = await scrape(servers[follower].port)
+            fsamples, ftypes = parse_exposition(ftext)
+            check_histograms(fsamples, ftypes)
+            assert value(fsamples, "raftwright_role", node=follower, role="follower") == 1
+            assert (
+                value(
+                    fsamples, "raftwright_storage_persist_seconds_count", node=follower, op="save"
+                )
+                > 0
+            )
+            # Only /metrics is served.
+            status_line, _ = await scrape(servers[leader].port, "/other")
+            assert status_line == "HTTP/1.1 404 Not Found"
+        finally:
+            for server in servers.values():
+                await server.stop()
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
