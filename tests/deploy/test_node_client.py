@@ -17,7 +17,6 @@ writes carry a serial number so a retried command is applied once).
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,26 +24,21 @@ from pathlib import Path
 
 import pytest
 
-from ._procs import ROOT, NodeProcess, cli_command, cluster_status, start_node, stop_nodes
+from ._procs import (
+    ROOT,
+    NodeProcess,
+    cli_command,
+    cluster_status,
+    free_ports,
+    start_node,
+    stop_nodes,
+)
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(300)]
 
 NODE_DIR = ROOT / "clients" / "node"
 CLUSTER_ID = "node-client-test"
 _NETWORK_ERRORS = ("ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNREFUSED", "ECONNRESET")
-
-
-def _free_ports(count: int) -> list[int]:
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +69,7 @@ def node_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[dict[str, str]]:
     """cluster is three ``raftwright node`` processes on loopback; yields id -> address."""
-    ports = _free_ports(3)
+    ports = free_ports(3)
     peers = {f"n{i + 1}": f"127.0.0.1:{port}" for i, port in enumerate(ports)}
     peer_arg = ",".join(f"{i}={a}" for i, a in peers.items())
     nodes: list[NodeProcess] = []
@@ -147,7 +141,7 @@ def test_node_writes_python_reads_and_back(node_client: Path, cluster: dict[str,
 
 
 def test_node_client_reports_no_leader_and_usage(node_client: Path) -> None:
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     down = run_node(node_client, "--cluster", f"127.0.0.1:{port}", "--timeout", "1", "get", "k")
     assert down.returncode == 2, down
     assert "no leader reachable" in down.stderr
