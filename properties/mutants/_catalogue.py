@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from properties.mutants import _bugs_election as election
 from properties.mutants import _bugs_log as logbugs
+from properties.mutants import _bugs_membership as membership
 from properties.mutants import _witnesses as w
 from properties.mutants._patch import Replacement
 from properties.mutants._scenario import Run
@@ -58,7 +59,8 @@ class Mutant:
 
     `covers` names the item of the catalogue's required list it stands for (several mutants
     may cover one item); `witness` is the hand-written run that shows it, on a cluster of
-    `witness_size` nodes. A mutant whose effect no invariant can see (the spec's other
+    `witness_size` nodes (`witness_voters` of them in the initial configuration; default all).
+    A mutant whose effect no invariant can see (the spec's other
     defences make it cost only liveness) has no witness; `no_witness` then says why, and only
     an exact-successor engine (the Z3 agreement check) can kill it.
     """
@@ -70,6 +72,7 @@ class Mutant:
     replacements: tuple[Replacement, ...]
     witness: Callable[[Run], None] | None
     witness_size: int = 3
+    witness_voters: tuple[int, ...] | None = None
     budget: Budget = Budget()
     no_witness: str = ""
 
@@ -259,6 +262,49 @@ CATALOGUE: tuple[Mutant, ...] = (
         ),
         witness=w.stale_vote_reply_witness,
     ),
+    Mutant(
+        name="config-change-before-own-term-commit",
+        bug="a new leader changes membership before its term commits",
+        mirrors="the single-server change bug (Ongaro, raft-dev 2015; thesis 4.1)",
+        covers="single-server-change",
+        replacements=(
+            _r(
+                "spec._membership",
+                "change_blocked",
+                membership.change_blocked_without_own_term,
+            ),
+        ),
+        witness=w.single_server_change_witness,
+        witness_size=5,
+        witness_voters=(0, 1, 2, 3),
+        budget=Budget(hypothesis_examples=1500),
+    ),
+    Mutant(
+        name="learner-counts-in-quorum",
+        bug="a learner's ack counts towards commitment",
+        mirrors="progress tracker iterating all members (thesis 4.2.1)",
+        covers="learner-quorum",
+        replacements=(_r("spec._commit", "quorum_match", membership.quorum_match_counts_learners),),
+        witness=w.learner_quorum_witness,
+        witness_size=4,
+        witness_voters=(0, 1, 2),
+        budget=Budget(hypothesis_examples=1500),
+    ),
+    Mutant(
+        name="timeoutnow-ignores-log",
+        bug="a transfer vote request skips the election restriction",
+        mirrors="transfer flag treated as 'force' (thesis 3.10, 4.2.3)",
+        covers="transfer",
+        replacements=(
+            _r(
+                "spec._election",
+                "on_vote_request",
+                membership.on_vote_request_transfer_skips_log,
+            ),
+        ),
+        witness=w.stale_timeout_now_witness,
+        budget=Budget(hypothesis_examples=1500),
+    ),
 )
 """CATALOGUE: every seeded bug, in the order the table prints them."""
 
@@ -274,6 +320,9 @@ REQUIRED_COVERAGE: tuple[str, ...] = (
     "candidate-self-vote",
     "sentinel",
     "stale-read",
+    "single-server-change",
+    "learner-quorum",
+    "transfer",
 )
 """REQUIRED_COVERAGE: the bug classes the catalogue must include (the issue's list)."""
 

@@ -140,7 +140,9 @@ def _run_mutant(mutant: Mutant, quick: bool) -> MutantResult:
     outcomes: list[EngineOutcome] = []
     with patched(mutant.replacements):
         witness = (
-            None if mutant.witness is None else run_scenario(mutant.witness, mutant.witness_size)
+            None
+            if mutant.witness is None
+            else run_scenario(mutant.witness, mutant.witness_size, mutant.witness_voters)
         )
         for engine in ENGINES:
             if quick and any(o.verdict is Verdict.CAUGHT for o in outcomes):
@@ -197,7 +199,7 @@ def _run_baseline() -> MutantResult:
     for mutant in CATALOGUE:
         if mutant.witness is None:
             continue
-        outcome = run_scenario(mutant.witness, mutant.witness_size)
+        outcome = run_scenario(mutant.witness, mutant.witness_size, mutant.witness_voters)
         if outcome.caught:
             dirty.append(f"{mutant.name}: {outcome.violations[0]}")
     witness = "clean" if not dirty else "VIOLATED " + "; ".join(dirty)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from properties import Violation, check_state, check_transition, format_run
 from spec import (
     Action,
+    AddLearner,
     AppendRequest,
     AppendResponse,
     CheckQuorum,
@@ -24,13 +25,18 @@ from spec import (
     Deliver,
     Duplicate,
     ElectionTimeout,
+    Heal,
     HeartbeatDue,
     Message,
     NodeInput,
+    Partition,
+    PromoteLearner,
     ReadRequest,
     Recover,
+    RemoveServer,
     Role,
     SendAppend,
+    TransferLeadership,
     VoteRequest,
     VoteResponse,
     cluster_step,
@@ -115,6 +121,24 @@ class Run:
     def crash(self, node: int) -> None:
         self.do(Crash(node))
 
+    def add_learner(self, leader: int, node: int) -> None:
+        self.do(NodeInput(leader, AddLearner(node)))
+
+    def promote(self, leader: int, node: int) -> None:
+        self.do(NodeInput(leader, PromoteLearner(node)))
+
+    def remove(self, leader: int, node: int) -> None:
+        self.do(NodeInput(leader, RemoveServer(node)))
+
+    def transfer(self, leader: int, target: int) -> None:
+        self.do(NodeInput(leader, TransferLeadership(target)))
+
+    def partition(self, *groups: tuple[int, ...]) -> None:
+        self.do(Partition(tuple(frozenset(group) for group in groups)))
+
+    def heal(self) -> None:
+        self.do(Heal())
+
     def recover(self, node: int) -> None:
         self.do(Recover(node))
 
@@ -198,9 +222,14 @@ class ScenarioOutcome:
         return bool(self.violations)
 
 
-def run_scenario(script: Callable[[Run], None], size: int) -> ScenarioOutcome:
-    """run_scenario runs `script` on a fresh cluster of `size` nodes under whatever is patched."""
-    run = Run(initial_cluster(size))
+def run_scenario(
+    script: Callable[[Run], None], size: int, voters: tuple[int, ...] | None = None
+) -> ScenarioOutcome:
+    """run_scenario runs `script` on a fresh cluster of `size` nodes under whatever is patched.
+
+    `voters` is the initial configuration (default: every node votes, thesis 4.1).
+    """
+    run = Run(initial_cluster(size, voters))
     start = run.state
     violations: list[Violation] = []
     diverged = None

@@ -17,6 +17,7 @@ __all__ = [
     "commit_backwards_witness",
     "double_vote_witness",
     "figure8_witness",
+    "learner_quorum_witness",
     "length_only_witness",
     "prevote_term_witness",
     "prevote_vote_witness",
@@ -24,7 +25,9 @@ __all__ = [
     "restart_vote_witness",
     "restriction_witness",
     "sentinel_witness",
+    "single_server_change_witness",
     "stale_read_witness",
+    "stale_timeout_now_witness",
     "stale_vote_reply_witness",
     "truncate_witness",
 ]
@@ -186,3 +189,80 @@ def stale_vote_reply_witness(run: Run) -> None:
     run.exchange("prevote", 2, 1)  # node 2: candidate of term 2
     run.exchange("vote", 2, 1)  # node 2 leads term 2 with node 1's vote
     run.deliver("vote-reply", 1, 0)  # the old grant must not count for term 2
+
+
+def _commit_first_entry(run: Run, leader: int, peers: tuple[int, ...]) -> None:
+    """Commit an entry of the leader's term, so membership changes are enabled (2015 fix)."""
+    run.propose(leader, b"a")
+    for peer in peers:
+        run.replicate(leader, peer)
+    for peer in peers:
+        run.replicate(leader, peer)  # and tell the peers the new commit index
+
+
+def single_server_change_witness(run: Run) -> None:
+    """The 2015 single-server change bug on voters {0,1,2,3} plus outsider 4 (thesis 4.1).
+
+    Node 0 (term 1) adds 4 as a learner and promotes it; the promotion C = {0..4} reaches only
+    node 4. Node 1 wins term 2 with 2 and 3 under {0..3} and at once removes node 0:
+    D = {1,2,3} commits with node 2. Node 0 then wins term 3 under C with 3 and 4 (their logs
+    end in term 1, like its own) and commits C over D. With the fix, node 1 may not append D
+    before an entry of term 2 commits, which would reach node 3 and cost node 0 its vote.
+    """
+    run.elect(0, (1, 2))
+    _commit_first_entry(run, 0, (1, 2, 3))
+    run.add_learner(0, 4)
+    for peer in (1, 2, 3, 4):
+        run.replicate(0, peer)  # the learner config commits; node 4 catches up
+    for peer in (1, 2, 3, 4):
+        run.replicate(0, peer)  # everyone learns that it committed
+    run.promote(0, 4)
+    run.replicate(0, 4)  # C = {0..4} is on nodes 0 and 4 only
+    run.check_quorum(1)
+    run.check_quorum(2)
+    run.check_quorum(3)
+    run.timeout(1)
+    run.exchange("prevote", 1, 2)
+    run.exchange("prevote", 1, 3)
+    run.exchange("vote", 1, 2)
+    run.exchange("vote", 1, 3)  # node 1 leads term 2 under {0,1,2,3}
+    run.remove(1, 0)  # D = {1,2,3}: refused by the spec (no term-2 entry committed)
+    run.replicate(1, 2)  # D commits with nodes 1 and 2
+    run.deliver("vote", 1, 0)  # node 0 learns term 2 (and refuses: its log is longer)
+    run.check_quorum(4)
+    run.timeout(0)
+    run.exchange("prevote", 0, 3)
+    run.exchange("prevote", 0, 4)
+    run.exchange("vote", 0, 3)
+    run.exchange("vote", 0, 4)  # node 0 leads term 3 under C with {0,3,4}
+    run.replicate(0, 3)
+    run.replicate(0, 4)  # its sentinel commits C at the index where D is committed
+
+
+def learner_quorum_witness(run: Run) -> None:
+    """Voters {0,1,2}, learner 3: an entry stored by the leader and the learner (4.2.1)."""
+    run.elect(0, (1,))
+    _commit_first_entry(run, 0, (1, 2))
+    run.add_learner(0, 3)
+    run.replicate(0, 1)  # the learner config commits
+    run.propose(0, b"x")
+    run.replicate(0, 3)  # only the learner stores it: it must not commit
+
+
+def stale_timeout_now_witness(run: Run) -> None:
+    """A delayed TimeoutNow reaches a target that has fallen behind (thesis 3.10, 5.4.1)."""
+    run.elect(0, (1,))
+    _commit_first_entry(run, 0, (1, 2))
+    run.partition((0, 1), (2,))
+    run.transfer(0, 2)  # TimeoutNow to node 2 is held up by the partition
+    run.check_quorum(0)  # the transfer times out; node 0 takes requests again
+    run.propose(0, b"b")
+    run.replicate(0, 1)  # b commits on nodes 0 and 1
+    run.heal()
+    run.deliver("append", 0, 2, where=_timeout_now)  # node 2 campaigns for term 2
+    run.exchange("vote", 2, 1)
+    run.exchange("vote", 2, 0)  # both must refuse: node 2 lacks the committed b
+
+
+def _timeout_now(message: Message) -> bool:
+    return isinstance(message, AppendRequest) and message.timeout_now

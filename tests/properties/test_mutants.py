@@ -113,7 +113,7 @@ def test_witness_is_clean_on_the_correct_spec(mutant: Mutant) -> None:
     not rigged: a refusal by the spec ends them early, but no claim breaks)."""
     if mutant.witness is None:
         pytest.skip(f"no witness: {mutant.no_witness}")
-    outcome = run_scenario(mutant.witness, mutant.witness_size)
+    outcome = run_scenario(mutant.witness, mutant.witness_size, mutant.witness_voters)
     assert not outcome.caught, outcome.transcript
 
 
@@ -123,7 +123,7 @@ def test_witness_catches_its_mutant(mutant: Mutant) -> None:
     if mutant.witness is None:
         pytest.skip(f"no witness: {mutant.no_witness}")
     with patched(mutant.replacements):
-        outcome = run_scenario(mutant.witness, mutant.witness_size)
+        outcome = run_scenario(mutant.witness, mutant.witness_size, mutant.witness_voters)
     assert outcome.caught, outcome.transcript
 
 
