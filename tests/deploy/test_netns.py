@@ -1,24 +1,29 @@
 """Multi-host rehearsal: three machines in three network namespaces, one link cut.
 
 This is the tested form of the three-machine deployment in docs/deploy.md.
-Each node runs as ``raftwright node`` in its own namespace with its own
-address on a private 10.213.7.0/24 subnet and its own data dir; a fourth
-namespace is the client machine. The test writes through the KV client, cuts
-the leader's link, requires a new leader among the two that still form a
-majority and that it serves writes and linearizable reads, requires that the
-cut-off old leader acknowledges nothing, heals the link, and finally requires
+Each node runs as ``raftwright node --config nI.toml`` in its own namespace
+with its own address on a private 10.213.7.0/24 subnet, its own data dir and
+its own certificate (made with the openssl commands of docs/deploy.md), with
+mutual TLS on for peer and client traffic; a fourth namespace is the client
+machine. The test requires that a client without a certificate is refused,
+writes through the KV client, cuts the leader's link, requires a new leader
+among the two that still form a majority and that it serves writes and
+linearizable reads, requires that the cut-off old leader acknowledges
+nothing, heals the link, scrapes every node's /metrics, and finally requires
 that every acknowledged write is in every node's durable store.
 
 Reference: Raft paper section 5.2 (a new leader is elected when the old one
 is unreachable), section 5.3 and 5.4 (a committed entry is in the logs of all
 future leaders and every replica applies it), thesis section 6.4 (reads).
 
-Skipped, with the reason, when not root or when namespaces cannot be built.
+Skipped, with the reason, when not root, when namespaces cannot be built, or
+when openssl is not installed.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -29,12 +34,14 @@ from typing import Any, TypeVar
 import pytest
 
 from ._netns import Machine, NetnsUnavailable, PrivateNetwork
+from ._openssl import OpensslUnavailable, make_ca, make_leaf
 from ._procs import ROOT, NodeProcess, cluster_status, replay_store, start_node, stop_nodes
 
 pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.timeout(240)]
 
 SUBNET = "10.213.7"
 PORT = 7000
+METRICS_PORT = 9100
 NODE_IDS = ("n1", "n2", "n3")
 CLUSTER_ID = "netns-rehearsal"
 
@@ -57,45 +64,89 @@ def wait_until(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last_error})")
 
 
+_SAMPLE = re.compile(r"^(?P<name>[a-z_]+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+
+
+def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """parse_metrics reads Prometheus text samples into {(name, labels): value}."""
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None:
+            continue
+        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+        samples[match["name"], labels] = float(match["value"])
+    return samples
+
+
 class Rehearsal:
-    """Rehearsal holds the network, the node processes and the client machine."""
+    """Rehearsal holds the network, certificates, node processes and the client machine."""
 
     def __init__(self, net: PrivateNetwork, root: Path) -> None:
         self.net = net
         self.root = root
         self.nodes: dict[str, NodeProcess] = {}
         self.addresses = {i: f"{net.machines[i].address}:{PORT}" for i in NODE_IDS}
+        self.certs = root / "certs"
+        make_ca(self.certs)
+        for node_id in NODE_IDS:
+            make_leaf(self.certs, node_id, [f"IP:{net.machines[node_id].address}"])
+        make_leaf(self.certs, "client", [], server=False)
+        self.client_tls = [
+            "--tls-ca", str(self.certs / "ca.crt"),
+            "--tls-cert", str(self.certs / "client.crt"),
+            "--tls-key", str(self.certs / "client.key"),
+        ]  # fmt: skip
 
     @property
     def client(self) -> Machine:
         return self.net.machines["client"]
 
-    def node_args(self, node_id: str) -> list[str]:
-        peers = ",".join(f"{i}={a}" for i, a in self.addresses.items())
-        return [
-            "--id",
-            node_id,
-            "--listen",
-            self.addresses[node_id],
-            "--peers",
-            peers,
-            "--data-dir",
-            str(self.root / node_id),
-            "--cluster-id",
-            CLUSTER_ID,
-        ]
+    def write_config(self, node_id: str) -> Path:
+        """write_config writes nI.toml as docs/deploy.md shows it (one file per node)."""
+        address = self.net.machines[node_id].address
+        peers = "\n".join(f'{i} = "{a}"' for i, a in self.addresses.items())
+        path = self.root / f"{node_id}.toml"
+        path.write_text(
+            f'id = "{node_id}"\n'
+            f'listen = "{address}:{PORT}"\n'
+            f'data_dir = "{node_id}"\n'  # relative to the file's folder
+            f'cluster_id = "{CLUSTER_ID}"\n'
+            f'metrics_listen = "{address}:{METRICS_PORT}"\n'
+            'log_format = "json"\n'
+            f"\n[peers]\n{peers}\n"
+            f'\n[tls]\ncert = "certs/{node_id}.crt"\nkey = "certs/{node_id}.key"\n'
+            'ca = "certs/ca.crt"\n'
+        )
+        return path
 
     def start(self, node_id: str) -> None:
         machine = self.net.machines[node_id]
+        config = self.write_config(node_id)
         self.nodes[node_id] = start_node(
             node_id,
-            self.node_args(node_id),
+            ["--config", str(config)],
             self.root / f"{node_id}.log",
             prefix=machine.exec_prefix(),
         )
 
     def status(self) -> list[dict[str, Any]]:
-        return cluster_status(list(self.addresses.values()), prefix=self.client.exec_prefix())
+        return cluster_status(
+            list(self.addresses.values()), prefix=self.client.exec_prefix(), extra=self.client_tls
+        )
+
+    def metrics(self, node_id: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """metrics scrapes node_id's /metrics from the client machine."""
+        url = f"http://{self.net.machines[node_id].address}:{METRICS_PORT}/metrics"
+        script = (
+            f"import urllib.request as u; print(u.urlopen({url!r}, timeout=10).read().decode())"
+        )
+        result = subprocess.run(
+            [*self.client.exec_prefix(), sys.executable, "-c", script],
+            check=False, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert result.returncode == 0, f"scrape of {url} failed: {result.stderr}"
+        return parse_metrics(result.stdout)
 
     def leader(self, among: tuple[str, ...] = NODE_IDS) -> str | None:
         """leader is the id that the reachable nodes among `among` all follow, if they agree."""
@@ -107,8 +158,13 @@ class Rehearsal:
         (leader,) = leaders
         return leader if leader in among else None
 
-    def driver(self, *args: str, cluster: list[str] | None = None) -> dict[str, Any]:
-        """driver runs tests/deploy/_driver.py on the client machine and parses its JSON."""
+    def driver(
+        self, *args: str, cluster: list[str] | None = None, tls: list[str] | None = None
+    ) -> dict[str, Any]:
+        """driver runs tests/deploy/_driver.py on the client machine and parses its JSON.
+
+        tls defaults to the client certificate (mutual TLS); pass [] for none.
+        """
         addresses = cluster if cluster is not None else list(self.addresses.values())
         cmd = [
             *self.client.exec_prefix(),
@@ -118,6 +174,7 @@ class Rehearsal:
             *args,
             "--cluster",
             ",".join(addresses),
+            *(self.client_tls if tls is None else tls),
         ]
         result = subprocess.run(
             cmd, cwd=ROOT, check=False, capture_output=True, text=True, timeout=120
@@ -137,11 +194,23 @@ def test_three_namespaces_failover_and_no_lost_write(tmp_path: Path) -> None:
     except NetnsUnavailable as exc:
         net.destroy()
         pytest.skip(f"network namespaces unavailable: {exc}")
-    rehearsal = Rehearsal(net, tmp_path)
+    try:
+        rehearsal = Rehearsal(net, tmp_path)
+    except OpensslUnavailable as exc:
+        net.destroy()
+        pytest.skip(f"certificates cannot be made: {exc}")
     try:
         for node_id in NODE_IDS:
             rehearsal.start(node_id)
         first = wait_until(rehearsal.leader, 60, "a leader all three nodes follow")
+
+        # Mutual TLS: a client with no certificate, or none at all, gets nothing written.
+        ca_only = ["--tls-ca", str(rehearsal.certs / "ca.crt")]
+        for tls in (ca_only, []):
+            refused = rehearsal.driver(
+                "put", "--prefix", "outsider-", "--count", "1", "--deadline", "3", tls=tls
+            )
+            assert refused["acked"] == {}, refused
 
         before = rehearsal.driver("put", "--prefix", "before-", "--count", "10")
         assert not before["failed"], before
@@ -186,6 +255,18 @@ def test_three_namespaces_failover_and_no_lost_write(tmp_path: Path) -> None:
             return None
 
         applied = wait_until(converged, 60, "every node applying the same commit index")
+
+        # Scrape every node: the gauges agree with status, and the new leader saw an election.
+        final = {n["id"]: n for n in rehearsal.status()}
+        for node_id in NODE_IDS:
+            samples = rehearsal.metrics(node_id)
+            me = frozenset({("node", node_id)})
+            assert samples["raftwright_applied_index", me] == applied
+            assert samples["raftwright_term", me] == final[node_id]["term"]
+            role = frozenset({("node", node_id), ("role", final[node_id]["role"])})
+            assert samples["raftwright_role", role] == 1
+            if node_id == second:
+                assert samples["raftwright_elections_total", me] >= 1
         codes = stop_nodes(list(rehearsal.nodes.values()))
         assert codes == dict.fromkeys(NODE_IDS, 0), (codes, rehearsal.logs())
 
