@@ -12,11 +12,17 @@ as with TLC's 64-bit fingerprints). Signatures usually differ, so one relabellin
 ties try every order of the tied nodes (at most n!).
 
 A relabelling touches every place an id lives: node order, voted_for, leader, the vote sets,
-the per-peer tuples (indexed by id), message endpoints, crashed, partition groups and the
-ghost read records. Speed comes from sharing: a step changes one node and adds a few
-messages, and the rest are the very same objects as in the parent, so the hash of each node
-and message under each relabelling is computed once and cached by object identity (the
-cache holds a reference, so an identity is never reused while cached).
+the per-peer tuples (indexed by id), the transfer target, configurations (a node's initial
+one and those in CONFIG log entries, on nodes, disks and in appends), message endpoints,
+crashed, partition groups and the ghost read records. (The explorer starts from the
+all-voters cluster, which every relabelling fixes; an asymmetric initial configuration would
+need the reduction restricted to the relabellings that fix it.)
+
+Speed comes from sharing: a step changes one node and adds a few messages, and the rest are
+the very same objects as in the parent, so the hash of each node and message under each
+relabelling is computed once and cached by object identity (the cache holds a reference, so
+an identity is never reused while cached). The fast engine (`_engine`) keeps the same hashes
+keyed by interned numbers instead.
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ from spec import (
     AppendRequest,
     AppendResponse,
     ClusterState,
+    Config,
     Durable,
+    Entry,
     Message,
     NodeState,
     ReadRecord,
@@ -119,7 +127,7 @@ def node_hash(node: NodeState, r: _Relabelling) -> int:
         (
             node.term,
             -1 if node.voted_for is None else perm[node.voted_for],
-            node.log,
+            _log_key(node.log, r),
             node.commit,
             _ROLE_CODE[node.role],
             -1 if node.leader is None else perm[node.leader],
@@ -134,7 +142,25 @@ def node_hash(node: NodeState, r: _Relabelling) -> int:
             node.read_seq,
             r.pick(node.acked_ctx) if node.acked_ctx else (),
             node.pending_reads,
+            _config_key(node.initial_config, r),
+            -1 if node.transfer_target is None else perm[node.transfer_target],
         )
+    )
+
+
+def _config_key(config: Config | None, r: _Relabelling) -> tuple[int, int] | None:
+    """A configuration names node ids, so it is hashed as relabelled bit masks."""
+    if config is None:
+        return None
+    return (r.mask(config.voters), r.mask(config.learners))
+
+
+def _log_key(log: tuple[Entry, ...], r: _Relabelling) -> object:
+    """A log is hashed as itself unless a CONFIG entry in it names node ids."""
+    if all(entry.config is None for entry in log):
+        return log
+    return tuple(
+        (entry.term, entry.kind, entry.payload, _config_key(entry.config, r)) for entry in log
     )
 
 
@@ -148,7 +174,7 @@ def with_disk(h: int, node: NodeState, disk: Durable, r: _Relabelling) -> int:
     ):
         return h
     vote = -1 if disk.voted_for is None else r.perm[disk.voted_for]
-    return hash((h, disk.term, vote, disk.log, disk.commit))
+    return hash((h, disk.term, vote, _log_key(disk.log, r), disk.commit))
 
 
 def message_hash(message: Message, r: _Relabelling) -> int:
@@ -162,6 +188,7 @@ def message_hash(message: Message, r: _Relabelling) -> int:
                 message.prevote,
                 message.last_log_index,
                 message.last_log_term,
+                message.transfer,
             )
         case VoteResponse():
             fields = (1, message.prevote, message.granted, message.request_term)
@@ -170,9 +197,10 @@ def message_hash(message: Message, r: _Relabelling) -> int:
                 2,
                 message.prev_index,
                 message.prev_term,
-                message.entries,
+                _log_key(message.entries, r),
                 message.leader_commit,
                 message.read_ctx,
+                message.timeout_now,
             )
         case AppendResponse():
             fields = (
@@ -342,7 +370,10 @@ def fingerprint(cluster: ClusterState, budget: tuple[int, ...] = (), symmetry: b
 
 
 def _relabel_message(message: Message, perm: Sequence[int]) -> Message:
-    return replace(message, src=perm[message.src], dst=perm[message.dst])
+    moved = replace(message, src=perm[message.src], dst=perm[message.dst])
+    if isinstance(moved, AppendRequest):
+        moved = replace(moved, entries=_relabel_log(moved.entries, perm))
+    return moved
 
 
 def _relabel_ids(ids: frozenset[int], perm: Sequence[int]) -> frozenset[int]:
@@ -365,7 +396,25 @@ def _relabel_node(node: NodeState, perm: Sequence[int], inv: Sequence[int]) -> N
         match_index=pick(node.match_index),
         recent_active=_relabel_ids(node.recent_active, perm),
         acked_ctx=pick(node.acked_ctx),
+        log=_relabel_log(node.log, perm),
+        initial_config=_relabel_config(node.initial_config, perm),
+        transfer_target=None if node.transfer_target is None else perm[node.transfer_target],
     )
+
+
+def _relabel_config(config: Config | None, perm: Sequence[int]) -> Config | None:
+    if config is None:
+        return None
+    return Config(
+        tuple(sorted(perm[i] for i in config.voters)),
+        tuple(sorted(perm[i] for i in config.learners)),
+    )
+
+
+def _relabel_log(log: tuple[Entry, ...], perm: Sequence[int]) -> tuple[Entry, ...]:
+    if all(entry.config is None for entry in log):
+        return log
+    return tuple(replace(entry, config=_relabel_config(entry.config, perm)) for entry in log)
 
 
 def relabel(cluster: ClusterState, perm: Sequence[int]) -> ClusterState:
@@ -379,7 +428,12 @@ def relabel(cluster: ClusterState, perm: Sequence[int]) -> ClusterState:
         inv[new] = old
     nodes = tuple(_relabel_node(cluster.nodes[old], perm, inv) for old in inv)
     disks = tuple(
-        Durable(d.term, None if d.voted_for is None else perm[d.voted_for], d.log, d.commit)
+        Durable(
+            d.term,
+            None if d.voted_for is None else perm[d.voted_for],
+            _relabel_log(d.log, perm),
+            d.commit,
+        )
         for d in (cluster.disks[old] for old in inv)
     )
     network = tuple(

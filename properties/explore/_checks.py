@@ -9,10 +9,11 @@ and that part repeats across many states, so a verdict is memoised on exactly th
   numbers;
 * one vote per term and persist-before-send read nodes, disks and network: keyed by those;
 * read safety reads the ghost reads alone: keyed by them;
-* every transition invariant compares each node before and after the step, pair by pair,
-  looking at nothing else but the action (`zip(before.nodes, after.nodes)`), and holds for a
-  node the step did not change; so it runs once per (node before, node after, input) on a
-  one-node cluster, and not at all for nodes that stayed the same.
+* every transition invariant compares each node before and after the step, pair by pair
+  (`zip(before.nodes, after.nodes)`), looking at nothing else but the action, and holds for
+  a node the step did not change; so it runs once per (node before, node after, input) on a
+  one-node cluster, and not at all for nodes that stayed the same. Commit-by-voter-quorum
+  also reads the disks after the step, so they join its key.
 
 The tables below name the functions of `properties._invariants` these readings were taken
 from (read them there). An invariant not in a table, such as one added later, is simply run on
@@ -28,9 +29,16 @@ import properties
 from properties import _invariants as inv
 from properties._invariants import Violation
 from properties.explore._engine import Engine, IntAction, IntState
-from spec import Action, ClusterState
+from spec import ClusterState
 
-__all__ = ["NODES_DISKS_NETWORK", "NODE_ONLY", "PER_NODE_TRANSITIONS", "READS_ONLY", "Checks"]
+__all__ = [
+    "NODES_DISKS_NETWORK",
+    "NODE_ONLY",
+    "PER_NODE_TRANSITIONS",
+    "PER_NODE_WITH_DISKS_TRANSITIONS",
+    "READS_ONLY",
+    "Checks",
+]
 
 NODE_ONLY: frozenset[Callable[..., str | None]] = frozenset(
     {
@@ -40,6 +48,8 @@ NODE_ONLY: frozenset[Callable[..., str | None]] = frozenset(
         inv.commit_within_log,
         inv.leader_completeness,
         inv.state_machine_safety,
+        inv.one_uncommitted_config,
+        inv.config_near_committed,
     }
 )
 NODES_DISKS_NETWORK: frozenset[Callable[..., str | None]] = frozenset(
@@ -53,6 +63,9 @@ PER_NODE_TRANSITIONS: frozenset[Callable[..., str | None]] = frozenset(
         inv.leader_append_only,
         inv.no_term_inflation,
     }
+)
+PER_NODE_WITH_DISKS_TRANSITIONS: frozenset[Callable[..., str | None]] = frozenset(
+    {inv.commit_by_voter_quorum}
 )
 
 Found = tuple[tuple[int, Violation], ...]  # (position in the invariant list, violation)
@@ -72,13 +85,16 @@ class Checks:
         self._whole = [(k, x.name, x.check) for k, x in states if x.check not in known]
         edges = list(enumerate(properties.TRANSITION_INVARIANTS))
         self._per_node = [(k, x.name, x.check) for k, x in edges if x.check in PER_NODE_TRANSITIONS]
-        self._whole_edge = [
-            (k, x.name, x.check) for k, x in edges if x.check not in PER_NODE_TRANSITIONS
+        self._per_node_disks = [
+            (k, x.name, x.check) for k, x in edges if x.check in PER_NODE_WITH_DISKS_TRANSITIONS
         ]
+        paired = PER_NODE_TRANSITIONS | PER_NODE_WITH_DISKS_TRANSITIONS
+        self._whole_edge = [(k, x.name, x.check) for k, x in edges if x.check not in paired]
         self._by_nodes: dict[tuple[int, ...], Found] = {}
         self._by_network: dict[tuple[tuple[int, ...], ...], Found] = {}
         self._by_reads: dict[object, Found] = {}
         self._by_pair: dict[tuple[int, int, int], Found] = {}
+        self._by_pair_disks: dict[tuple[int, int, int, tuple[int, ...]], Found] = {}
 
     def state(self, state: IntState) -> list[Violation]:
         """state is `properties.check_state(materialise(state))`."""
@@ -129,29 +145,48 @@ class Checks:
                 key = (old, new, event)
                 cached = self._by_pair.get(key)
                 if cached is None:
-                    cached = self._by_pair[key] = self._pair(old, new, action[4])
+                    cached = self._by_pair[key] = self._pair(self._per_node, old, new, action, ())
                 found = cached
+                if self._per_node_disks:
+                    disks = after[1]
+                    key2 = (old, new, event, disks)
+                    more = self._by_pair_disks.get(key2)
+                    if more is None:
+                        more = self._by_pair_disks[key2] = self._pair(
+                            self._per_node_disks, old, new, action, disks
+                        )
+                    found += more
         if self._whole_edge:
             engine = self.engine
             whole_before = engine.materialise(before)
             whole_after = engine.materialise(after)
-            more = []
+            extra = []
             for k, name, check in self._whole_edge:
                 detail = check(whole_before, action[4], whole_after)
                 if detail is not None:
-                    more.append((k, Violation(name, detail)))
-            found = (*found, *more)
+                    extra.append((k, Violation(name, detail)))
+            found = (*found, *extra)
         if not found:
             return []
         return [violation for _, violation in sorted(found, key=lambda f: f[0])]
 
-    def _pair(self, old: int, new: int, action: Action) -> Found:
-        objs = self.engine.node_objs
+    def _pair(
+        self,
+        checks: list[tuple[int, str, Callable[..., str | None]]],
+        old: int,
+        new: int,
+        action: IntAction,
+        disks: tuple[int, ...],
+    ) -> Found:
+        """_pair runs per-node transition checks on one-node clusters (with the disks after)."""
+        engine = self.engine
+        objs = engine.node_objs
+        after_disks = tuple(engine.disk_objs[d] for d in disks)
         one_before = ClusterState(nodes=(objs[old],), disks=())
-        one_after = ClusterState(nodes=(objs[new],), disks=())
+        one_after = ClusterState(nodes=(objs[new],), disks=after_disks)
         out = []
-        for k, name, check in self._per_node:
-            detail = check(one_before, action, one_after)
+        for k, name, check in checks:
+            detail = check(one_before, action[4], one_after)
             if detail is not None:
                 out.append((k, Violation(name, detail)))
         return tuple(out)

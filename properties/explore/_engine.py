@@ -133,6 +133,11 @@ class Engine:
         self._node_hashes: list[dict[int, int]] = [{} for _ in self._relabellings]
         self._msg_hashes: list[dict[int, int]] = [{} for _ in self._relabellings]
         self._cands: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]] = {}
+        self._layouts: dict[
+            tuple[tuple[int, ...], tuple[int, ...], int],
+            list[tuple[int, tuple[int, ...], dict[int, int]]],
+        ] = {}
+        self._extras: dict[tuple[int, int, tuple[ReadRecord, ...], int], tuple[object, ...]] = {}
 
     # --- interning -----------------------------------------------------------------------
 
@@ -397,28 +402,18 @@ class Engine:
     # --- fingerprints --------------------------------------------------------------------
 
     def fingerprint(self, state: IntState, budget: Budget) -> int:
-        """fingerprint equals `Fingerprinter(...)(materialise(state), budget)`."""
+        """fingerprint equals `Fingerprinter(...)(materialise(state), budget)`.
+
+        The candidate relabellings and the relabelled node hashes depend only on the nodes,
+        disks and crashed set, which many states share; they are kept per such triple.
+        """
         nodes, disks, network, crashed, partition, reads = state
-        node_sig = self.node_sig
-        sigs = tuple([node_sig[a] | (crashed >> i & 1) for i, a in enumerate(nodes)])
-        cands = self._cands.get(sigs)
-        if cands is None:
-            if self.config.symmetry:
-                chosen = candidates(sigs, self._by_inv)
-            else:
-                chosen = self._relabellings[:1]
-            cands = self._cands[sigs] = [(r.index, r.inv) for r in chosen]
+        key = (nodes, disks, crashed)
+        layouts = self._layouts.get(key)
+        if layouts is None:
+            layouts = self._layouts[key] = self._layout(nodes, disks, crashed)
         best = -1
-        for k, inv in cands:
-            node_hashes = self._node_hashes[k]
-            parts = []
-            for old in inv:
-                key = nodes[old] << _SHIFT | disks[old]
-                h = node_hashes.get(key)
-                if h is None:
-                    h = self._node_part(nodes[old], disks[old], k)
-                parts.append(h)
-            msg_hashes = self._msg_hashes[k]
+        for k, parts, msg_hashes in layouts:
             net = []
             for m in network:
                 h = msg_hashes.get(m)
@@ -428,16 +423,45 @@ class Engine:
             net.sort()
             extra: tuple[object, ...] = ()
             if crashed or partition or reads:
-                extra = extra_hash(
-                    [i for i in range(len(nodes)) if crashed >> i & 1],
-                    self._partitions[partition],
-                    reads,
-                    self._relabellings[k],
-                )
-            value = combine(budget, tuple(parts), tuple(net), extra)
+                extra_key = (crashed, partition, reads, k)
+                found = self._extras.get(extra_key)
+                if found is None:
+                    found = self._extras[extra_key] = extra_hash(
+                        [i for i in range(len(nodes)) if crashed >> i & 1],
+                        self._partitions[partition],
+                        reads,
+                        self._relabellings[k],
+                    )
+                extra = found
+            value = combine(budget, parts, tuple(net), extra)
             if best < 0 or value < best:
                 best = value
         return best
+
+    def _layout(
+        self, nodes: tuple[int, ...], disks: tuple[int, ...], crashed: int
+    ) -> list[tuple[int, tuple[int, ...], dict[int, int]]]:
+        """_layout: for each candidate relabelling, its number, node hashes, message hashes."""
+        node_sig = self.node_sig
+        sigs = tuple([node_sig[a] | (crashed >> i & 1) for i, a in enumerate(nodes)])
+        cands = self._cands.get(sigs)
+        if cands is None:
+            if self.config.symmetry:
+                chosen = candidates(sigs, self._by_inv)
+            else:
+                chosen = self._relabellings[:1]
+            cands = self._cands[sigs] = [(r.index, r.inv) for r in chosen]
+        out = []
+        for k, inv in cands:
+            node_hashes = self._node_hashes[k]
+            parts = []
+            for old in inv:
+                h = node_hashes.get(nodes[old] << _SHIFT | disks[old])
+                if h is None:
+                    h = self._node_part(nodes[old], disks[old], k)
+                parts.append(h)
+            out.append((k, tuple(parts), self._msg_hashes[k]))
+        return out
 
     def _node_part(self, node: int, disk: int, k: int) -> int:
         r = self._relabellings[k]

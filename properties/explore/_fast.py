@@ -109,6 +109,7 @@ class _FastSearch(_Search):
         check_state = self.checks.state
         check_transition = self.checks.transition
         charge = self.charge
+        seen: set[tuple[IntState, Budget]] = set()
         for number, (state, budget, fp) in enumerate(chunk):
             if tick and number % _TICK_EVERY == 0:
                 self.tick(len(fresh))
@@ -128,6 +129,10 @@ class _FastSearch(_Search):
                     stats.found = _Found(fp, index, broken[0].invariant, broken[0].detail)
                     return stats
                 budget2 = budget if action[3] < 0 else charge(budget, action[3])
+                concrete = (new, budget2)
+                if concrete in seen:  # reached already in this level: a duplicate for sure
+                    continue
+                seen.add(concrete)
                 fp2 = fingerprint(new, budget2)
                 if fp2 in fresh or (not same and fp2 in known):
                     continue
