@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from ._openssl import OpensslUnavailable, make_ca, make_leaf
 from ._procs import (
     ROOT,
     NodeProcess,
@@ -66,9 +67,8 @@ def node_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """cluster is three ``raftwright node`` processes on loopback; yields id -> address."""
+def run_cluster(root: Path, extra: list[str]) -> Iterator[dict[str, str]]:
+    """run_cluster runs three ``raftwright node`` processes on loopback; yields id -> address."""
     ports = free_ports(3)
     peers = {f"n{i + 1}": f"127.0.0.1:{port}" for i, port in enumerate(ports)}
     peer_arg = ",".join(f"{i}={a}" for i, a in peers.items())
@@ -76,12 +76,38 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, str]]:
     try:
         for node_id, address in peers.items():
             args = ["--id", node_id, "--listen", address, "--peers", peer_arg]
-            args += ["--data-dir", str(tmp_path / node_id), "--cluster-id", CLUSTER_ID]
-            nodes.append(start_node(node_id, args, tmp_path / f"{node_id}.log"))
+            args += ["--data-dir", str(root / node_id), "--cluster-id", CLUSTER_ID, *extra]
+            nodes.append(start_node(node_id, args, root / f"{node_id}.log"))
         yield peers
     finally:
         codes = stop_nodes(nodes)
         assert all(code == 0 for code in codes.values()), codes
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """cluster is a plain (no TLS) 3-node loopback cluster."""
+    yield from run_cluster(tmp_path, [])
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> Path:
+    """certs is a CA, one node certificate for 127.0.0.1 and a client certificate."""
+    directory = tmp_path / "certs"
+    try:
+        make_ca(directory)
+    except OpensslUnavailable as exc:
+        pytest.skip(f"certificates cannot be made: {exc}")
+    make_leaf(directory, "node", ["IP:127.0.0.1"])
+    make_leaf(directory, "client", [], server=False)
+    return directory
+
+
+@pytest.fixture
+def tls_cluster(tmp_path: Path, certs: Path) -> Iterator[dict[str, str]]:
+    """tls_cluster is a 3-node loopback cluster with mutual TLS (one shared node cert)."""
+    tls = ["--tls-cert", str(certs / "node.crt"), "--tls-key", str(certs / "node.key")]
+    yield from run_cluster(tmp_path, [*tls, "--tls-ca", str(certs / "ca.crt")])
 
 
 def run_node(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -149,3 +175,23 @@ def test_node_client_reports_no_leader_and_usage(node_client: Path) -> None:
     assert bad.returncode == 3 and "usage:" in bad.stderr
     helped = run_node(node_client, "--help")
     assert helped.returncode == 0 and "put KEY VALUE" in helped.stdout
+
+
+def test_node_client_with_mutual_tls(
+    node_client: Path, tls_cluster: dict[str, str], certs: Path
+) -> None:
+    everyone = ",".join(tls_cluster.values())
+    ca = ["--tls-ca", str(certs / "ca.crt")]
+    mutual = [*ca, "--tls-cert", str(certs / "client.crt"), "--tls-key", str(certs / "client.key")]
+    put = run_node(node_client, "--cluster", everyone, *mutual, "put", "secure", "sealed")
+    assert put.returncode == 0, put.stderr
+    got = run_python("kv", "--cluster", everyone, *mutual, "get", "secure")
+    assert (got.returncode, got.stdout) == (0, "sealed\n"), got.stderr
+    got = run_node(node_client, "--cluster", everyone, *mutual, "get", "secure")
+    assert (got.returncode, got.stdout) == (0, "sealed\n"), got.stderr
+    # Without a client certificate the nodes refuse the handshake: no leader is ever reached.
+    for tls in (ca, []):
+        refused = run_node(
+            node_client, "--cluster", everyone, *tls, "--timeout", "2", "get", "secure"
+        )
+        assert refused.returncode == 2 and refused.stdout == "", refused
