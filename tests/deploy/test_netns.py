@@ -9,8 +9,10 @@ machine. The test requires that a client without a certificate is refused,
 writes through the KV client, cuts the leader's link, requires a new leader
 among the two that still form a majority and that it serves writes and
 linearizable reads, requires that the cut-off old leader acknowledges
-nothing, heals the link, scrapes every node's /metrics, and finally requires
-that every acknowledged write is in every node's durable store.
+nothing, heals the link, hands the leadership back to the old leader with
+``raftwright transfer`` and reads every write from it, scrapes every node's
+/metrics, and finally requires that every acknowledged write is in every
+node's durable store.
 
 Reference: Raft paper section 5.2 (a new leader is elected when the old one
 is unreachable), section 5.3 and 5.4 (a committed entry is in the logs of all
@@ -35,7 +37,15 @@ import pytest
 
 from ._netns import Machine, NetnsUnavailable, PrivateNetwork
 from ._openssl import OpensslUnavailable, make_ca, make_leaf
-from ._procs import ROOT, NodeProcess, cluster_status, replay_store, start_node, stop_nodes
+from ._procs import (
+    ROOT,
+    NodeProcess,
+    cli_command,
+    cluster_status,
+    replay_store,
+    start_node,
+    stop_nodes,
+)
 
 pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -244,6 +254,19 @@ def test_three_namespaces_failover_and_no_lost_write(tmp_path: Path) -> None:
 
         net.heal(first)
         wait_until(rehearsal.leader, 60, "all three nodes following one leader after healing")
+
+        # The healed old leader caught up: hand it the leadership and read everything from it.
+        # Reference: Raft thesis section 3.10 (leadership transfer).
+        transfer = subprocess.run(
+            [*rehearsal.client.exec_prefix(),
+             *cli_command("transfer", "--cluster", ",".join(rehearsal.addresses.values()),
+                          "--to", first, "--timeout", "20", *rehearsal.client_tls)],
+            cwd=ROOT, check=False, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert transfer.returncode == 0, transfer.stderr
+        assert wait_until(rehearsal.leader, 30, f"{first} leading again") == first
+        back = rehearsal.driver("get", *sorted(acked), cluster=[rehearsal.addresses[first]])
+        assert back["values"] == acked
 
         def converged() -> int | None:
             nodes = rehearsal.status()
