@@ -26,7 +26,7 @@ from impl._cli_cluster import run_cluster
 from impl._client import ClientError, KVClient, NoLeaderError, RaftClient
 from impl._config import ConfigError, NodeConfig, parse_address, parse_peers
 from impl._config_file import NodeSettings, load_config_file, resolve_settings
-from impl._logging import LOG_FORMATS, configure_logging
+from impl._logging import LOG_FORMATS, NativeStderr, configure_logging
 from impl._security import TlsConfig
 
 __all__ = [
@@ -440,10 +440,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         match args.command:
             case "node":
                 settings = node_settings_from_args(args)
-                configure_logging(str(args.log_level), settings.log_format, settings.config.node_id)
+                node_id = settings.config.node_id
+                native = NativeStderr(node_id) if settings.log_format == "json" else None
+                stream = native.start() if native is not None else None
+                configure_logging(str(args.log_level), settings.log_format, node_id, stream)
                 # The start, stop and failure lines show at the default level too.
                 log.setLevel(logging.INFO)
-                return asyncio.run(_run_node(settings.config))
+                try:
+                    return asyncio.run(_run_node(settings.config))
+                except ConfigError as exc:  # e.g. a certificate file, checked at start
+                    log.error("configuration error: %s", exc)
+                    return EXIT_CONFIG
+                finally:
+                    if native is not None:
+                        native.stop()
             case "cluster":
                 return run_cluster(
                     nodes=args.nodes,

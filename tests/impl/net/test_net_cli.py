@@ -55,6 +55,7 @@ def test_every_command_has_help() -> None:
         ("kv", "get"),
         ("kv", "delete"),
         ("status",),
+        ("transfer",),
     ):
         result = cli(*args, "--help")
         assert result.returncode == 0, (args, result.stderr)

@@ -99,3 +99,20 @@ def test_peers_are_frozen() -> None:
     cfg = make()
     with pytest.raises(TypeError):
         cfg.peers["d"] = "127.0.0.1:9"  # type: ignore[index]
+
+
+def test_tls_and_metrics_settings() -> None:
+    from impl._security import TlsConfig
+
+    with pytest.raises(ConfigError, match="a node needs cert and key"):
+        make(tls=TlsConfig(ca=Path("ca.pem")))
+    with pytest.raises(ConfigError, match="must be a TlsConfig"):
+        make(tls="cert.pem")
+    assert make(tls=TlsConfig(cert=Path("c"), key=Path("k"))).tls == TlsConfig(
+        cert=Path("c"), key=Path("k")
+    )
+    with pytest.raises(ConfigError, match="metrics_listen"):
+        make(metrics_listen="nowhere")
+    with pytest.raises(ConfigError, match="must differ from listen"):
+        make(metrics_listen="127.0.0.1:7001")
+    assert make(metrics_listen="0.0.0.0:9101").metrics_listen == "0.0.0.0:9101"

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from impl import KVClient
+from impl import KVClient, Node
 from impl._metrics import MetricsServer, metrics_for
 
 from ._opsutil import NodeSpec, OpsCluster, free_ports
@@ -92,6 +93,11 @@ async def scrape(port: int, path: str = "/metrics") -> tuple[str, str]:
     return status_line, body.decode()
 
 
+def _renderer(node: Node) -> Callable[[], str]:
+    nm = metrics_for(node)
+    return lambda: nm.render(node.status())
+
+
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, frozenset(labels.items()))]
 
@@ -104,10 +110,7 @@ def test_metrics_endpoint_reports_role_indexes_rpc_and_persist_latency(tmp_path:
             for node_id in cluster.peers:
                 node = await cluster.start(node_id, NodeSpec())
                 port = free_ports(1)[0]
-                nm = metrics_for(node)
-                server = MetricsServer(
-                    f"127.0.0.1:{port}", lambda n=node, m=nm: m.render(n.status())
-                )
+                server = MetricsServer(f"127.0.0.1:{port}", _renderer(node))
                 await server.start()
                 servers[node_id] = server
             leader = await cluster.wait_leader(list(cluster.peers))
