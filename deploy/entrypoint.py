@@ -41,6 +41,7 @@ the container and must not fail on an import.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -193,11 +194,19 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if command is None:
         print("raftwright-entrypoint: the raftwright command is not on PATH", file=sys.stderr)
         return 3
-    print(
-        f"raftwright-entrypoint: {config.node_id} of {len(config.peers)} voters, config in {path}",
-        file=sys.stderr,
-        flush=True,
-    )
+    message = f"{config.node_id} of {len(config.peers)} voters, config in {path}"
+    if config.log_format == "json":
+        # The node's own log lines are JSON then; keep the stream parseable line by line.
+        record = {
+            "ts": datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds"),
+            "level": "INFO",
+            "logger": "raftwright.entrypoint",
+            "msg": message,
+            "node": config.node_id,
+        }
+        print(json.dumps(record), file=sys.stderr, flush=True)
+    else:
+        print(f"raftwright-entrypoint: {message}", file=sys.stderr, flush=True)
     # Extra arguments (e.g. --log-level INFO) go to `raftwright` before the subcommand.
     os.execv(command, [command, *args, "node", "--config", path])
 

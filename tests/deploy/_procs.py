@@ -93,7 +93,8 @@ class NodeProcess:
     log_file: TextIO
 
     def output(self) -> str:
-        self.log_file.flush()
+        if not self.log_file.closed:
+            self.log_file.flush()
         return self.log_path.read_text(errors="replace")
 
 

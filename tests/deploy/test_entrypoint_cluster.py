@@ -6,7 +6,8 @@ with a StatefulSet pod name, and must turn itself (exec) into
 (RAFTWRIGHT_PEER_HOST=127.0.0.1, a port stride of 1) stand in for the per-pod
 DNS names and addresses Kubernetes would give. The three must form one
 cluster (a leader the others follow), serve a write and a read, expose
-/metrics, and stop with exit 0 on SIGTERM, the signal Kubernetes sends.
+/metrics, log only JSON lines, and stop with exit 0 on SIGTERM, the signal
+Kubernetes sends.
 
 Reference: Raft paper section 5.2 (leader election among the configured
 voters).
@@ -14,6 +15,7 @@ voters).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +104,10 @@ def test_three_entrypoints_form_a_cluster(tmp_path: Path) -> None:
     assert codes == {p.node_id: 0 for p in pods}, [p.output() for p in pods]
     # The entrypoint wrote each pod's config where it was told to.
     assert 'id = "raftwright-1"' in (tmp_path / "pod-1.toml").read_text()
+    # The image logs JSON lines (log shippers read the pod's stream line by line): the
+    # entrypoint's own line and every line of the node after the exec parse.
+    for pod in pods:
+        lines = [ln for ln in pod.output().splitlines() if ln.strip()]
+        records = [json.loads(ln) for ln in lines]
+        assert records[0]["logger"] == "raftwright.entrypoint"
+        assert all(isinstance(r, dict) and "msg" in r for r in records), lines
