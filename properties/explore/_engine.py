@@ -62,7 +62,7 @@ from spec import (
 )
 from spec._messages import message_sort_key
 
-__all__ = ["Engine", "IntAction", "IntState", "NodeStepFn", "Outcome"]
+__all__ = ["Engine", "IntAction", "IntState", "Layout", "NodeStepFn", "Outcome"]
 
 NodeStepFn = Callable[[NodeState, Input], StepResult]
 
@@ -74,6 +74,9 @@ IntState = tuple[
 IntAction = tuple[int, int, int, int, Action]
 # A node step: (new node, persisted disk or -1, messages sent, reads answered), None if refused.
 Outcome = tuple[int, int, tuple[int, ...], tuple[tuple[int, int], ...]] | None
+
+# Per candidate relabelling: its number, the relabelled node hashes, its message-hash table.
+Layout = list[tuple[int, tuple[int, ...], dict[int, int]]]
 
 NODE, DELIVER, DROP, DUPLICATE, CRASH, RECOVER, PARTITION, HEAL = range(8)
 _SHIFT = 32  # step memo key: node << _SHIFT | input
@@ -109,9 +112,9 @@ class Engine:
         self._msg_actions: list[tuple[IntAction, IntAction, IntAction]] = []
         self.input_objs: list[Input] = []
         self._input_ix: dict[Input, int] = {}
-        self._receive: dict[int, int] = {}  # message -> its Receive input
         self._restart: dict[int, int] = {}  # disk -> its Restart input
         self._steps: dict[int, Outcome] = {}
+        self._added: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
         self._node_menu: dict[tuple[int, Budget], tuple[IntAction, ...]] = {}
         # faults
         self._crash = tuple((CRASH, i, -1, 2, Crash(i)) for i in range(n))
@@ -133,10 +136,7 @@ class Engine:
         self._node_hashes: list[dict[int, int]] = [{} for _ in self._relabellings]
         self._msg_hashes: list[dict[int, int]] = [{} for _ in self._relabellings]
         self._cands: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]] = {}
-        self._layouts: dict[
-            tuple[tuple[int, ...], tuple[int, ...], int],
-            list[tuple[int, tuple[int, ...], dict[int, int]]],
-        ] = {}
+        self._layouts: dict[tuple[tuple[int, ...], tuple[int, ...], int], Layout] = {}
         self._extras: dict[tuple[int, int, tuple[ReadRecord, ...], int], tuple[object, ...]] = {}
 
     # --- interning -----------------------------------------------------------------------
@@ -176,9 +176,10 @@ class Engine:
         self.msg_dst.append(message.dst)
         self.msg_src.append(message.src)
         drop: IntAction = (DROP, number, -1, -1, Drop(message))
+        receive = self.input(Receive(message))
         self._msg_actions.append(
             (
-                (DELIVER, number, -1, -1, Deliver(message)),
+                (DELIVER, number, receive, -1, Deliver(message)),
                 drop,
                 (DUPLICATE, number, -1, 3, Duplicate(message)),
             )
@@ -195,10 +196,7 @@ class Engine:
         return number
 
     def receive_input(self, message: int) -> int:
-        found = self._receive.get(message)
-        if found is None:
-            found = self._receive[message] = self.input(Receive(self.msg_objs[message]))
-        return found
+        return self._msg_actions[message][0][2]
 
     def restart_input(self, disk: int) -> int:
         found = self._restart.get(disk)
@@ -332,7 +330,7 @@ class Engine:
             at = network.index(m)
             rest = network[:at] + network[at + 1 :]
             i = self.msg_dst[m]
-            event = self.receive_input(m)
+            event = action[2]  # Receive(message)
         elif kind == DROP:
             at = network.index(action[1])
             return (
@@ -375,7 +373,11 @@ class Engine:
         return (nodes, disks, rest, crashed, partition, reads), i, event
 
     def _add(self, network: tuple[int, ...], sent: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(sorted(network + sent, key=self.msg_key.__getitem__))
+        key = (network, sent)
+        found = self._added.get(key)
+        if found is None:
+            found = self._added[key] = tuple(sorted(network + sent, key=self.msg_key.__getitem__))
+        return found
 
     def _record_reads(
         self, state: IntState, node: int, action: IntAction, answers: tuple[tuple[int, int], ...]
@@ -407,11 +409,19 @@ class Engine:
         The candidate relabellings and the relabelled node hashes depend only on the nodes,
         disks and crashed set, which many states share; they are kept per such triple.
         """
-        nodes, disks, network, crashed, partition, reads = state
-        key = (nodes, disks, crashed)
+        return self.fingerprint_in(self.layout(state), state, budget)
+
+    def layout(self, state: IntState) -> Layout:
+        """layout is what the fingerprint needs of the nodes, disks and crashed set."""
+        key = (state[0], state[1], state[3])
         layouts = self._layouts.get(key)
         if layouts is None:
-            layouts = self._layouts[key] = self._layout(nodes, disks, crashed)
+            layouts = self._layouts[key] = self._layout(state[0], state[1], state[3])
+        return layouts
+
+    def fingerprint_in(self, layouts: Layout, state: IntState, budget: Budget) -> int:
+        """fingerprint_in is `fingerprint` given `layout(state)` (a parent's, if it is the same)."""
+        nodes, _, network, crashed, partition, reads = state
         best = -1
         for k, parts, msg_hashes in layouts:
             net = []
@@ -438,9 +448,7 @@ class Engine:
                 best = value
         return best
 
-    def _layout(
-        self, nodes: tuple[int, ...], disks: tuple[int, ...], crashed: int
-    ) -> list[tuple[int, tuple[int, ...], dict[int, int]]]:
+    def _layout(self, nodes: tuple[int, ...], disks: tuple[int, ...], crashed: int) -> Layout:
         """_layout: for each candidate relabelling, its number, node hashes, message hashes."""
         node_sig = self.node_sig
         sigs = tuple([node_sig[a] | (crashed >> i & 1) for i, a in enumerate(nodes)])

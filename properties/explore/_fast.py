@@ -104,8 +104,10 @@ class _FastSearch(_Search):
         engine = self.engine
         actions_of = engine.actions
         successor = engine.successor
-        bounded = engine.within_bounds
-        fingerprint = engine.fingerprint
+        node_ok = engine.node_ok
+        max_messages = self.config.max_messages
+        layout_of = engine.layout
+        fingerprint_in = engine.fingerprint_in
         check_state = self.checks.state
         check_transition = self.checks.transition
         charge = self.charge
@@ -116,12 +118,15 @@ class _FastSearch(_Search):
             actions = actions_of(state, budget)
             if self.cross_checks > 0:
                 self.cross_check(state, budget, actions)
+            nodes, disks, _, crashed, _, _ = state
+            layout = layout_of(state)
             for index, action in enumerate(actions):
                 moved = successor(state, action)
                 if moved is None:
                     continue
                 new, changed, event = moved
-                if not bounded(new, changed):
+                # Engine.within_bounds, inlined: only node `changed` can have left the bounds.
+                if len(new[2]) > max_messages or (changed >= 0 and not node_ok[new[0][changed]]):
                     continue
                 stats.edges += 1
                 broken = check_transition(state, action, new, changed, event)
@@ -133,7 +138,10 @@ class _FastSearch(_Search):
                 if concrete in seen:  # reached already in this level: a duplicate for sure
                     continue
                 seen.add(concrete)
-                fp2 = fingerprint(new, budget2)
+                if new[0] is nodes and new[1] is disks and new[3] == crashed:
+                    fp2 = fingerprint_in(layout, new, budget2)
+                else:
+                    fp2 = fingerprint_in(layout_of(new), new, budget2)
                 if fp2 in fresh or (not same and fp2 in known):
                     continue
                 fresh[fp2] = (fp << _INDEX_BITS) | index
