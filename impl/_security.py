@@ -17,6 +17,12 @@ The rules (the same on every side):
 
 Certificates must name the host peers and clients dial (a subjectAltName
 DNS or IP entry), as TLS hostname checks require.
+
+What mutual TLS does not do: it admits any certificate the CA signed, and it
+does not bind a certificate to a node id, so a holder of a client
+certificate could also speak the peer protocol. Keep the cluster's CA for
+this cluster only, and give client certificates only to trusted operators
+and services.
 """
 
 from __future__ import annotations

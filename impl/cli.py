@@ -27,7 +27,7 @@ from impl._client import ClientError, KVClient, NoLeaderError, RaftClient
 from impl._config import ConfigError, NodeConfig, parse_address, parse_peers
 from impl._config_file import NodeSettings, load_config_file, resolve_settings
 from impl._logging import LOG_FORMATS, NativeStderr, configure_logging
-from impl._security import TlsConfig
+from impl._security import TlsConfig, load_tls
 
 __all__ = [
     "EXIT_CONFIG",
@@ -249,6 +249,8 @@ async def _run_node(config: NodeConfig) -> int:
     from impl._metrics import MetricsServer, metrics_for
     from impl._node import Node
 
+    if config.tls is not None:
+        load_tls(config.tls)  # bad certificate files: fail before the store is opened
     node = Node(config, KVStateMachine())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

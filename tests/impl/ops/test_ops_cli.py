@@ -144,3 +144,21 @@ def test_tls_cluster_of_processes_from_config_files(tmp_path: Path) -> None:
         assert any("listening on" in r["msg"] and "tls mutual" in r["msg"] for r in records)
         # gRPC core's own lines (refused handshakes) arrive as JSON records too.
         assert any(r["logger"] == "grpc" and "Handshake failed" in r["msg"] for r in records)
+
+
+@pytest.mark.timeout(60)
+def test_node_with_a_bad_certificate_setting_exits_2_naming_it(tmp_path: Path) -> None:
+    ca = CertAuthority(tmp_path / "pki")
+    n1, other = ca.issue("n1"), ca.issue("other")
+    port = free_ports(1)[0]
+    base = ["node", "--id", "n1", "--peers", f"n1=127.0.0.1:{port}"]
+    base += ["--data-dir", str(tmp_path / "d")]
+    mismatched = cli(*base, "--tls-cert", str(n1.cert), "--tls-key", str(other.key))
+    assert mismatched.returncode == 2, mismatched.stderr
+    assert f"tls key file {str(other.key)!r} does not match the certificate" in mismatched.stderr
+    missing = cli(*base, "--tls-cert", str(tmp_path / "none.crt"), "--tls-key", str(n1.key))
+    assert missing.returncode == 2
+    assert "none.crt' does not exist" in missing.stderr
+    half = cli(*base, "--tls-cert", str(n1.cert))
+    assert half.returncode == 2
+    assert "--tls-cert and --tls-key are needed together" in half.stderr
