@@ -94,7 +94,8 @@ def test_short_chaos_run_is_linearizable_and_loses_nothing(tmp_path: Path) -> No
     cfg = ChaosConfig(
         nodes=3,
         seed=11,
-        duration_s=10,
+        duration_s=60,  # an upper bound: the run ends after 150 operations and 6 faults
+        max_ops=150,
         max_faults=6,
         mean_gap_s=0.6,
         check_seconds=30,

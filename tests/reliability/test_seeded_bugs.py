@@ -196,7 +196,8 @@ def test_a_state_machine_that_drops_acknowledged_puts_is_reported_lost(tmp_path:
     cfg = ChaosConfig(
         nodes=3,
         seed=5,
-        duration_s=6,
+        duration_s=60,  # an upper bound: the run ends at 250 operations (a few seconds)
+        max_ops=250,
         max_faults=0,
         check_seconds=20,
         workload=WorkloadConfig(clients=4, keys=4, write_once_share=0.5),
