@@ -248,6 +248,7 @@ async def _run_node(config: NodeConfig) -> int:
     from impl._kv import KVStateMachine
     from impl._metrics import MetricsServer, metrics_for
     from impl._node import Node
+    from impl._storage import StorageError
 
     if config.tls is not None:
         load_tls(config.tls)  # bad certificate files: fail before the store is opened
@@ -257,14 +258,19 @@ async def _run_node(config: NodeConfig) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     metrics: MetricsServer | None = None
-    await node.start()
+    if config.metrics_listen is not None:
+        node_metrics = metrics_for(node)
+        metrics = MetricsServer(config.metrics_listen, lambda: node_metrics.render(node.status()))
     try:
-        if config.metrics_listen is not None:
-            node_metrics = metrics_for(node)
-            metrics = MetricsServer(
-                config.metrics_listen, lambda: node_metrics.render(node.status())
-            )
-            await metrics.start()
+        if metrics is not None:
+            await metrics.start()  # first: a taken port fails before the node joins
+        await node.start()
+    except (OSError, RuntimeError, StorageError) as exc:  # grpc: RuntimeError on bind
+        if metrics is not None:
+            await metrics.stop()
+        log.error("raftwright node %s cannot start: %s", config.node_id, exc)
+        return EXIT_FAILURE
+    try:
         tls = "off" if config.tls is None else ("mutual" if config.tls.ca else "on")
         log.info(
             "raftwright node %s listening on %s (cluster %r, %d voters, tls %s%s)",

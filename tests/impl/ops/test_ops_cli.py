@@ -162,3 +162,21 @@ def test_node_with_a_bad_certificate_setting_exits_2_naming_it(tmp_path: Path) -
     half = cli(*base, "--tls-cert", str(n1.cert))
     assert half.returncode == 2
     assert "--tls-cert and --tls-key are needed together" in half.stderr
+
+
+@pytest.mark.timeout(60)
+def test_node_whose_ports_are_taken_exits_3_saying_so(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = f"127.0.0.1:{taken.getsockname()[1]}"
+        free = f"127.0.0.1:{free_ports(1)[0]}"
+        base = ["node", "--id", "n1", "--data-dir", str(tmp_path / "d")]
+        grpc_port = cli(*base, "--peers", f"n1={busy}")
+        assert grpc_port.returncode == 3, grpc_port.stderr
+        assert "n1 cannot start" in grpc_port.stderr
+        metrics_port = cli(*base, "--peers", f"n1={free}", "--metrics-listen", busy)
+        assert metrics_port.returncode == 3, metrics_port.stderr
+        assert "n1 cannot start" in metrics_port.stderr
