@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from properties._invariants import check_state
+from properties.conformance._json import record_key
 from spec import ClusterState, NodeState
 
 __all__ = ["NodeFacts", "merge_facts"]
@@ -31,11 +32,16 @@ _LIMIT = 20
 
 @dataclass(slots=True)
 class NodeFacts:
-    """NodeFacts is one node's evidence for the cross-node checks (picklable)."""
+    """NodeFacts is one node's evidence for the cross-node checks (picklable).
+
+    Places are file:line strings, made only when a fact is first stored: most events repeat
+    the state of the one before and store nothing.
+    """
 
     node: str
-    sent: set[str] = field(default_factory=set)
-    received: list[tuple[str, str, Json]] = field(default_factory=list)  # key, where, message
+    file: str = ""
+    sent: set[bytes] = field(default_factory=set)  # record_key of every message sent
+    received: list[tuple[bytes, int, Json]] = field(default_factory=list)  # key, line, message
     leaders: dict[int, str] = field(default_factory=dict)  # term -> where
     commits: dict[int, tuple[int, str]] = field(default_factory=dict)  # index -> digest, where
     logs: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
@@ -43,6 +49,7 @@ class NodeFacts:
     violations: list[str] = field(default_factory=list)
     comparable: bool = True
     _reported: set[tuple[object, ...]] = field(default_factory=set)
+    _last: list[Any] | None = None  # the state recorded by the previous event
 
     def violate(self, text: str, key: tuple[object, ...]) -> None:
         """violate records one violation, once per key (the same conflict seen again)."""
@@ -50,51 +57,73 @@ class NodeFacts:
             self._reported.add(key)
             self.violations.append(text)
 
-    def observe(self, e: Json, where: str) -> None:
-        """observe takes one event of this node (at ``where``, a file:line) into account."""
-        node = self.node
+    def where(self, line: int) -> str:
+        """where names a line of this node's file."""
+        return f"{self.file}:{line}"
+
+    def observe(self, e: Json, line: int) -> None:
+        """observe takes one event of this node (at ``line`` of its file) into account."""
         kind = e["i"]
         if kind == "start":
             self.comparable = e["base"][0] == 0
-        for record in e.get("out", ()):
-            self.sent.add(repr(record))  # the producer writes every record's keys in one order
-            if record["k"] == "vresp" and record["ok"] and not record["pre"]:
-                self._vote(record["rt"], record["to"], where)
+            self._last = None
+        out = e.get("out")
+        if out is not None:
+            sent = self.sent
+            for record in out:
+                # the producer writes every record's keys in one order: equal records, equal keys
+                sent.add(record_key(record))
+                if record["k"] == "vresp" and record["ok"] and not record["pre"]:
+                    self._vote(record["rt"], record["to"], line)
         if kind == "recv":
             m = e["m"]
             if "cl" not in m:
-                self.received.append((repr(m), where, m))
+                self.received.append((record_key(m), line, m))
             if m["k"] == "snap" and "err" not in e:
                 self.comparable = False
         s = e["s"]
-        if s[2] == "L":
-            self.leaders.setdefault(s[0], where)
-        if s[1] is not None:
-            self._vote(s[0], s[1], where)
+        if s == self._last:
+            return  # the same state as the event before: every fact below is already stored
+        self._last = s
+        term = s[0]
+        if s[2] == "L" and term not in self.leaders:
+            self.leaders[term] = self.where(line)
+        vote = s[1]
+        if vote is not None:
+            first = self.votes.get(term)
+            if first is None or first[0] != vote:
+                self._vote(term, vote, line)
         if self.comparable:
             commit, commit_digest = s[4], s[5]
             if commit_digest is not None:
-                seen = self.commits.setdefault(commit, (commit_digest, where))
-                if seen[0] != commit_digest:
+                seen = self.commits.get(commit)
+                if seen is None:
+                    self.commits[commit] = (commit_digest, self.where(line))
+                elif seen[0] != commit_digest:
                     self.violate(
-                        f"state_machine_safety: {node} committed different logs up to index "
-                        f"{commit} ({seen[1]}, {where})",
+                        f"state_machine_safety: {self.node} committed different logs up to "
+                        f"index {commit} ({seen[1]}, {self.where(line)})",
                         ("commit", commit),
                     )
-            seen = self.logs.setdefault((s[6], s[7]), (s[8], where))
-            if seen[0] != s[8]:
+            key = (s[6], s[7])
+            seen = self.logs.get(key)
+            if seen is None:
+                self.logs[key] = (s[8], self.where(line))
+            elif seen[0] != s[8]:
                 self.violate(
-                    f"log_matching: {node} ended at index {s[6]} term {s[7]} with two "
-                    f"different logs ({seen[1]}, {where})",
+                    f"log_matching: {self.node} ended at index {s[6]} term {s[7]} with two "
+                    f"different logs ({seen[1]}, {self.where(line)})",
                     ("log", s[6], s[7]),
                 )
 
-    def _vote(self, term: int, candidate: str, where: str) -> None:
-        first = self.votes.setdefault(term, (candidate, where))
-        if first[0] != candidate:
+    def _vote(self, term: int, candidate: str, line: int) -> None:
+        first = self.votes.get(term)
+        if first is None:
+            self.votes[term] = (candidate, self.where(line))
+        elif first[0] != candidate:
             self.violate(
                 f"one_vote_per_term: {self.node} voted for {first[0]} ({first[1]}) and for "
-                f"{candidate} ({where}) in term {term}",
+                f"{candidate} ({self.where(line)}) in term {term}",
                 ("vote", term, candidate),
             )
 
@@ -141,13 +170,13 @@ def merge_facts(facts: list[NodeFacts], final: dict[str, NodeState] | None) -> l
                 )
     traced = {f.node: f for f in facts}
     for f in facts:
-        for text, where, m in f.received:
+        for text, line, m in f.received:
             sender = traced.get(m["from"])
             if sender is not None and text not in sender.sent:
                 violate(
-                    f"received_was_sent: {f.node} ({where}) received {m['k']} "
+                    f"received_was_sent: {f.node} ({f.where(line)}) received {m['k']} "
                     f"{m['from']}->{m['to']} term {m['term']} that {m['from']} never sent",
-                    ("sent", f.node, where),
+                    ("sent", f.node, line),
                 )
     if final is not None:
         states = tuple(final[name] for name in sorted(final))

@@ -12,7 +12,7 @@ next index, which replay never relies on: every append is an explicit ``SendAppe
 from __future__ import annotations
 
 import zlib
-from base64 import b64decode
+from binascii import a2b_base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,9 @@ __all__ = [
     "IdMap",
     "LogDigest",
     "MappingError",
+    "b64decode",
     "entry_digest",
+    "entry_kind",
     "spec_entries",
     "spec_message",
 ]
@@ -69,16 +71,26 @@ class IdMap:
 _KINDS = {int(EntryKind.NORMAL): EntryKind.NORMAL, int(EntryKind.NOOP): EntryKind.NOOP}
 
 
+def b64decode(text: str) -> bytes:
+    """b64decode is a payload's bytes (``base64.b64decode`` without its wrapper's cost)."""
+    return a2b_base64(text)
+
+
+def entry_kind(kind: int) -> EntryKind:
+    """entry_kind maps a recorded entry kind to the spec's; membership is not in the spec."""
+    spec_kind = _KINDS.get(kind)
+    if spec_kind is None:
+        raise MappingError(f"entry kind {kind} (membership change) is not in the spec")
+    return spec_kind
+
+
 def spec_entries(records: list[list[Any]], first_index: int) -> tuple[Entry, ...]:
     """spec_entries converts ``[index, term, kind, base64]`` records, checking contiguity."""
     out = []
     for offset, (index, term, kind, data) in enumerate(records):
         if index != first_index + offset:
             raise MappingError(f"entry index {index} where {first_index + offset} was due")
-        spec_kind = _KINDS.get(kind)
-        if spec_kind is None:
-            raise MappingError(f"entry kind {kind} (membership change) is not in the spec")
-        out.append(Entry(term, spec_kind, b64decode(data)))
+        out.append(Entry(term, entry_kind(kind), a2b_base64(data)))
     return tuple(out)
 
 

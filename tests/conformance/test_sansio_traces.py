@@ -7,6 +7,7 @@ these rules, and replay demands the implementation's every step follow them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -364,3 +365,40 @@ def test_a_stale_append_at_the_snapshot_base_leaves_the_log_digest_alone(tmp_pat
     core.close_trace()
     states = [event["s"] for event in load(trace_path(tmp_path, "n2")) if "s" in event]
     assert states[-1] == states[-2], "a refused append changed the recorded state"
+
+
+def _restart_with_commit(tmp_path: Path, delta: int) -> None:
+    """n3 restarts from a disk whose hard state holds its commit index moved by ``delta``."""
+    cluster = SansIOCluster(tmp_path)
+    cluster.elect("n1")
+    for i in range(3):
+        cluster.cores["n1"].propose(b"cmd%d" % i)
+        cluster.drain()
+    cluster.crash("n3")
+    stored = cluster.disks["n3"]
+    hs = stored.hard_state
+    assert 1 <= hs.commit < len(stored.entries), "the leader's last commit is not yet known"
+    cluster.disks["n3"] = replace(stored, hard_state=replace(hs, commit=hs.commit + delta))
+    cluster.start("n3")
+    cluster.heartbeat()
+    cluster.cores["n1"].propose(b"after")
+    cluster.drain()
+    cluster.close()
+
+
+def test_restart_that_loads_an_older_commit_index_conforms(tmp_path: Path) -> None:
+    """Reference: Figure 2: commitIndex is volatile state. A driver may skip writing a hard
+    state that moved only the commit index, so a restart can load an older one (term and
+    vote intact); the node learns the commit again from its leader."""
+    _restart_with_commit(tmp_path, -1)
+    result = check_traces([tmp_path])
+    assert result.ok, result.render()
+    assert result.relaxations["restart loads an older commit index (volatile)"] == 1
+
+
+def test_restart_that_loads_a_newer_commit_index_is_rejected(tmp_path: Path) -> None:
+    """Reference: Figure 2: a restart cannot know a commit index it never made durable."""
+    _restart_with_commit(tmp_path, +1)
+    result = check_traces([tmp_path])
+    assert not result.ok
+    assert "restart loads the hard state" in result.divergences[0].expected
