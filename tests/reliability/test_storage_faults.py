@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 import pytest
 
 import impl._node_storage as node_storage
-from impl import KVStateMachine, Node, NodeConfig, NodeStoppedError
+from impl import (
+    KVStateMachine,
+    Node,
+    NodeConfig,
+    NodeStoppedError,
+    NotLeaderError,
+    ProposalLostError,
+)
 from impl._kv import decode_get_result, encode_get, encode_put
 from impl._storage import CorruptStorage, SqliteStorage, StorageMismatch
 from properties.chaos import free_ports
@@ -325,8 +332,17 @@ def test_full_disk_on_the_leader_of_three_stops_it_and_the_others_carry_on(
         for node in nodes.values():
             await node.start()
         try:
+            acked: dict[str, bytes] = {}
+            for i in range(1, 11):  # on a loaded machine leadership may move: retry there
+                for _ in range(20):
+                    leader = await leader_of(nodes)
+                    try:
+                        acked.update(await _write(leader, 1, start=i))
+                        break
+                    except (NotLeaderError, ProposalLostError):
+                        continue  # same client and sequence: applied at most once
+            assert len(acked) == 10
             leader = await leader_of(nodes)
-            acked = await _write(leader, 10)
             disks[leader.config.node_id].full = True
             with pytest.raises(NodeStoppedError):
                 await asyncio.wait_for(_put(leader, "key-full", b"maybe", 11), 10)
