@@ -8,7 +8,10 @@ does its work in the order the Ready demands:
    only for entries reported durable with ``core.persisted``);
 2. persist hard state, entries and a received snapshot with ONE storage call
    on the storage thread, so the event loop keeps accepting proposals and
-   messages meanwhile; those land in the next Ready (group commit);
+   messages meanwhile; those land in the next Ready (group commit). A hard
+   state that moved only the commit index is not written on its own (the
+   commit index is volatile, Raft Figure 2): it rides with the next write,
+   which keeps a second fsync off every commit's critical path;
 3. send the remaining messages: requests go out through PeerSenders, replies
    go back on the RPC that carried the request (see _transport);
 4. apply committed entries in order and resolve the proposals waiting on them;
@@ -38,6 +41,7 @@ from impl._core import (
     CoreConfig,
     Entry,
     EntryKind,
+    HardState,
     Message,
     NotLeader,
     ProtocolError,
@@ -142,6 +146,9 @@ class Node:
         self._released_reads: list[tuple[int, int]] = []  # (read_index, request_id)
         self._next_read_id = 0
         self._reply_waiters: list[_Waiter] = []
+        # The hard state last written to storage, and the newest one the core handed out.
+        self._durable_hs = HardState(0, None, 0)
+        self._latest_hs: HardState | None = None
         self.failure: BaseException | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -184,6 +191,7 @@ class Node:
             core = TracingCore(core_config, stored, writer)
         core.set_snapshot_source(self._snapshot_source)
         self._core = core
+        self._durable_hs = core.hard_state
         self._senders = PeerSenders(
             cfg.others,
             self._on_peer_reply,
@@ -472,11 +480,23 @@ class Node:
                 else:
                     rest.append(env)
             messages = tuple(rest)
-        # 2. persist: one storage call per Ready (group commit)
-        if ready.hard_state is not None or ready.entries or ready.snapshot is not None:
-            await self._on_io(
-                _persist, self._storage, ready.hard_state, ready.entries, ready.snapshot
-            )
+        # 2. persist: one storage call per Ready (group commit). A hard state that
+        # moved only the commit index is not waited for: commitIndex is volatile
+        # state (Raft Figure 2; a restart recomputes it), so it rides along with the
+        # next write instead of costing an fsync on every commit's critical path.
+        hard = ready.hard_state
+        if hard is not None:
+            self._latest_hs = hard
+        durable = self._durable_hs
+        latest = self._latest_hs
+        must_sync = ready.entries or ready.snapshot is not None
+        if latest is not None and (latest.term, latest.vote) != (durable.term, durable.vote):
+            must_sync = True
+        if must_sync:
+            to_write = latest if latest is not None and latest != durable else None
+            await self._on_io(_persist, self._storage, to_write, ready.entries, ready.snapshot)
+            if to_write is not None:
+                self._durable_hs = to_write
             if ready.entries:
                 last = ready.entries[-1]
                 core.persisted(last.index, last.term)
@@ -622,7 +642,7 @@ class Node:
 
 def _persist(
     storage: Storage,
-    hard_state: Any,
+    hard_state: HardState | None,
     entries: tuple[Entry, ...],
     snapshot: tuple[SnapshotMeta, bytes] | None,
 ) -> None:
