@@ -155,3 +155,22 @@ def test_node_of_another_cluster_id_cannot_join(tmp_path: Path) -> None:
             tmp_path, NodeSpec(), NodeSpec(cluster_id="another-cluster"), None
         )
     )
+
+
+def test_server_tls_without_a_ca_needs_no_client_certificate(tmp_path: Path) -> None:
+    """cert + key without ca: encrypted, the server verified by the client, no client cert."""
+    ca = CertAuthority(tmp_path / "pki")
+
+    async def scenario() -> None:
+        cluster = OpsCluster(tmp_path, n=1)
+        try:
+            await cluster.start("n1", NodeSpec(tls=ca.issue("n1").tls(mutual=False)))
+            await cluster.wait_leader(["n1"])
+            async with KVClient(cluster.addresses, tls=TlsConfig(ca=ca.ca_path)) as kv:
+                await kv.put("k", b"v")
+                assert await kv.get("k") == b"v"
+            assert await _refused(cluster.addresses[0], None) == "UNAVAILABLE"
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
