@@ -411,6 +411,11 @@ class Node:
         core = self._core
         if core is None or not self._running:
             return
+        if core.role is Role.LEADER:
+            # A leader's election timer is stopped, but the Ready that made us leader
+            # applies its STOP only after its storage write; a fire racing that write
+            # must not reach the core (it would change nothing, yet be recorded).
+            return
         core.election_timeout()
         # Re-arm: if this election fails, the next timeout must retry. A Ready
         # that makes us leader carries STOP, which the driver applies after this.
