@@ -15,8 +15,8 @@ was recorded as sent before it was received. The schema is in docs/trace-format.
 from __future__ import annotations
 
 import base64
-import json
 import time
+import zlib
 from array import array
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,12 +36,13 @@ from impl._core import (
 from impl._trace_codec import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    EntryCache,
     Json,
     base_digest,
+    dumps_line,
     encode_entry,
     encode_envelope,
     encode_message,
-    entry_digest,
 )
 
 __all__ = ["TraceWriter", "TracingCore", "trace_path"]
@@ -71,15 +72,14 @@ class TraceWriter:
                 existing.seek(-1, 2)
                 torn = existing.read(1) != b"\n"
         self.path = path
-        self._file: IO[str] | None = path.open("a", encoding="utf-8", buffering=1 << 16)
+        self._file: IO[bytes] | None = path.open("ab", buffering=1 << 16)
         if torn:
-            self._file.write("\n")
-        self._dumps = json.JSONEncoder(separators=(",", ":")).encode
+            self._file.write(b"\n")
 
     def write(self, record: Json) -> None:
         """write buffers one record as one line."""
         if self._file is not None:
-            self._file.write(self._dumps(record) + "\n")
+            self._file.write(dumps_line(record))
 
     def flush(self) -> None:
         """flush hands the buffered lines to the OS (they survive a killed process)."""
@@ -101,6 +101,7 @@ class TracingCore(RaftCore):
         super().__init__(config, stored)
         self._tw = writer
         self._seq = 0
+        self._entries = EntryCache()
         log = self._log
         # _dig[i - _dig_base] is the digest of the log prefix up to index i (from the base).
         self._dig_base = log.base_index
@@ -147,9 +148,12 @@ class TracingCore(RaftCore):
             start = log.base_index + 1
         del dig[keep:]
         value = dig[-1]
+        crc32 = zlib.crc32
+        append = dig.append
         for e in log.slice(start, log.last_index + 1):
-            value = entry_digest(value, e.index, e.term, int(e.kind), e.data)
-            dig.append(value)
+            # entry_digest (impl/_trace_codec.py), inlined: it runs once per logged entry
+            value = crc32(e.data, crc32(b"%d,%d,%d," % (e.index, e.term, e.kind), value))
+            append(value)
 
     def _state(self) -> list[Any]:
         dig = self._dig
@@ -173,7 +177,8 @@ class TracingCore(RaftCore):
         record["n"] = self._seq
         if len(self._msgs) > m0:
             cluster = self._cluster
-            record["out"] = [encode_envelope(env, cluster) for env in self._msgs[m0:]]
+            entries = self._entries
+            record["out"] = [encode_envelope(env, cluster, entries) for env in self._msgs[m0:]]
         if len(self._reads_out) > r0:
             record["reads"] = [[r.request_id, r.read_index] for r in self._reads_out[r0:]]
         if len(self._aborted_out) > a0:
@@ -187,11 +192,19 @@ class TracingCore(RaftCore):
         self._dig = array("I", [base_digest(log.base_index, log.base_term)])
         self._extend_digest(log.base_index + 1)
 
-    def _step(self, record: Json, fn: Callable[[], T], rehash_from: int | None = None) -> T:
+    def _step(
+        self,
+        record: Json,
+        fn: Callable[[], T],
+        rehash_from: int | None = None,
+        seed: tuple[Sequence[bytes], list[str]] | None = None,
+    ) -> T:
         """_step runs one input and records it, its outputs and the state after it.
 
         ``rehash_from`` is the first index the input may have overwritten (an append's first
         entry), 0 to recompute every digest (a snapshot install); other inputs only append.
+        ``seed`` is a proposal's commands and their base64: the entries holding them are
+        cached with it before the appends the step sent are encoded.
         """
         m0, r0, a0 = len(self._msgs), len(self._reads_out), len(self._aborted_out)
         last0, base0 = self._log.last_index, self._log.base_index
@@ -215,6 +228,12 @@ class TracingCore(RaftCore):
             start = max(min(start, log.last_index + 1), base + 1)
             if start <= log.last_index or log.last_index < last0:
                 self._extend_digest(start)
+        if seed is not None:
+            commands, encoded = seed
+            new = log.slice(log.last_index + 1 - len(commands), log.last_index + 1)
+            for entry, command, data in zip(new, commands, encoded, strict=False):
+                if entry.data == command:
+                    self._entries.seed(entry, data)
         self._emit(record, m0, r0, a0)
         return result
 
@@ -238,18 +257,24 @@ class TracingCore(RaftCore):
             rehash = message.entries[0].index
         elif isinstance(message, SnapshotRequest):
             rehash = 0
-        record = {"i": "recv", "m": encode_message(message, self._id, self._cluster)}
+        record = {
+            "i": "recv",
+            "m": encode_message(message, self._id, self._cluster, self._entries),
+        }
         parent = super().receive
         self._step(record, lambda: parent(message), rehash)
 
     def propose(self, data: bytes) -> int:
         parent = super().propose
-        return self._step({"i": "propose", "data": [_b64(data)]}, lambda: parent(data))
+        encoded = [_b64(data)]
+        record: Json = {"i": "propose", "data": encoded}
+        return self._step(record, lambda: parent(data), seed=((data,), encoded))
 
     def propose_many(self, commands: Sequence[bytes]) -> range:
-        record: Json = {"i": "propose", "data": [_b64(c) for c in commands]}
+        encoded = [_b64(c) for c in commands]
         parent = super().propose_many
-        return self._step(record, lambda: parent(commands))
+        record: Json = {"i": "propose", "data": encoded}
+        return self._step(record, lambda: parent(commands), seed=(commands, encoded))
 
     def read_index(self, request_id: int) -> None:
         parent = super().read_index

@@ -3,12 +3,21 @@
 The schema is documented in docs/trace-format.md; this module is its producer side. Keys are
 short because a trace holds one line per core step. Payloads are base64, so a trace is
 exact: the checker replays the very bytes the node saw.
+
+Recording must stay cheap with many writes in flight, where one entry appears in the
+propose record, in the append to every follower and in every retransmission. So each entry
+is encoded once: ``EntryCache`` keeps its finished JSON text (an ``orjson.Fragment``, embedded
+as is in every later record) and ``dumps_line`` writes a record with orjson. Without orjson
+the same lines come from the stdlib encoder (entries cached as lists).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import zlib
+from binascii import b2a_base64
+from collections.abc import Callable, Sequence
 from typing import Any, assert_never
 
 from impl._core import (
@@ -27,7 +36,9 @@ from impl._core import (
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "EntryCache",
     "base_digest",
+    "dumps_line",
     "encode_entry",
     "encode_envelope",
     "encode_message",
@@ -39,13 +50,80 @@ FORMAT_VERSION = 1
 
 Json = dict[str, Any]
 
+dumps_line: Callable[[Json], bytes]  # one record as one compact JSON line, newline included
+_fragment: Callable[[bytes], Any] | None
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a declared dependency
+    _fragment = None
+    _encode = json.JSONEncoder(separators=(",", ":")).encode
+
+    def dumps_line(record: Json) -> bytes:
+        return (_encode(record) + "\n").encode()
+else:
+    _fragment = orjson.Fragment
+    _dumps = orjson.dumps
+    _newline = orjson.OPT_APPEND_NEWLINE
+
+    def dumps_line(record: Json) -> bytes:
+        return _dumps(record, option=_newline)
+
+
+class EntryCache:
+    """EntryCache encodes each log entry once, however many records carry it.
+
+    Keyed by index and checked by identity: the leader's outbound appends carry the very
+    Entry objects of its log, so a hit is the same entry, and an entry replaced at that index
+    (a truncation) misses. Received entries are fresh objects, encoded once each anyway.
+    """
+
+    __slots__ = ("_cache", "_limit")
+
+    def __init__(self, limit: int = 8192) -> None:
+        self._cache: dict[int, tuple[Entry, Any]] = {}
+        self._limit = limit
+
+    def encode(self, entry: Entry) -> Any:
+        """encode is the entry's record, ``[index, term, kind, base64(data)]``."""
+        hit = self._cache.get(entry.index)
+        if hit is not None and hit[0] is entry:
+            return hit[1]
+        return self._store(entry, b2a_base64(entry.data, newline=False))
+
+    def encode_all(self, entries: Sequence[Entry]) -> list[Any]:
+        cache = self._cache
+        out = []
+        for entry in entries:
+            hit = cache.get(entry.index)
+            out.append(hit[1] if hit is not None and hit[0] is entry else self.encode(entry))
+        return out
+
+    def seed(self, entry: Entry, data_b64: str) -> None:
+        """seed stores an entry whose payload was just encoded (a proposal's command)."""
+        self._store(entry, data_b64.encode("ascii"))
+
+    def _store(self, entry: Entry, data_b64: bytes) -> Any:
+        cache = self._cache
+        if len(cache) >= self._limit:
+            cache.clear()
+        value: Any
+        if _fragment is not None:
+            head = b'[%d,%d,%d,"' % (entry.index, entry.term, entry.kind)
+            value = _fragment(head + data_b64 + b'"]')
+        else:
+            value = [entry.index, entry.term, int(entry.kind), data_b64.decode("ascii")]
+        cache[entry.index] = (entry, value)
+        return value
+
 
 def encode_entry(entry: Entry) -> list[Any]:
     """encode_entry is ``[index, term, kind, base64(data)]``."""
     return [entry.index, entry.term, int(entry.kind), base64.b64encode(entry.data).decode("ascii")]
 
 
-def encode_message(message: Message, to: str, cluster: str) -> Json:
+def encode_message(
+    message: Message, to: str, cluster: str, entries: EntryCache | None = None
+) -> Json:
     """encode_message renders one peer message with its route (``from``/``to``).
 
     The cluster id is written only when it differs from the trace's own (a message from
@@ -72,7 +150,11 @@ def encode_message(message: Message, to: str, cluster: str) -> Json:
                 "k": "app",
                 "pi": message.prev_log_index,
                 "pt": message.prev_log_term,
-                "ents": [encode_entry(e) for e in message.entries],
+                "ents": (
+                    entries.encode_all(message.entries)
+                    if entries is not None
+                    else [encode_entry(e) for e in message.entries]
+                ),
                 "lc": message.leader_commit,
                 "ctx": message.read_ctx,
             }
@@ -107,9 +189,9 @@ def encode_message(message: Message, to: str, cluster: str) -> Json:
     return out
 
 
-def encode_envelope(envelope: Envelope, cluster: str) -> Json:
+def encode_envelope(envelope: Envelope, cluster: str, entries: EntryCache | None = None) -> Json:
     """encode_envelope is encode_message for an outbound message."""
-    return encode_message(envelope.message, envelope.to, cluster)
+    return encode_message(envelope.message, envelope.to, cluster, entries)
 
 
 def base_digest(index: int, term: int) -> int:
