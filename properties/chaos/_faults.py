@@ -11,6 +11,11 @@ durable state), SIGSTOP/SIGCONT (a long GC pause or a frozen VM: the node
 wakes up believing it still leads), every node killed at once and restarted
 (only durable state survives), a partition (the target cut off from the rest,
 or a random minority/majority split), and message loss on every link of one node.
+
+When a pause hits the leader, the injector hands the end of it to ``probe(node)``
+(see Workload.probe): a write through the others, then the wake-up, then at once a
+read from the woken node, the moment a leader that skips the ReadIndex
+confirmation would answer with a stale value.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import asyncio
 import enum
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -100,8 +105,10 @@ class Injector:
         faults: list[Fault],
         seed: int,
         say: Callable[[str], None],
+        probe: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
         self.cluster = cluster
+        self._probe = probe
         self.faults = faults
         self.records: list[FaultRecord] = []
         self._rng = random.Random(seed ^ 0x5EED)
@@ -145,6 +152,11 @@ class Injector:
             case FaultKind.PAUSE:
                 cluster.pause(target)
                 await self._sleep(fault.duration_s)
+                if hit_leader and self._probe is not None:
+                    try:  # the probe wakes the leader itself, right before its read
+                        self._say(f"probe of woken leader {target}: {await self._probe(target)}")
+                    except Exception as exc:  # a probe is evidence, never a harness crash
+                        self._say(f"probe of {target} failed: {exc!r}")
                 cluster.resume(target)
             case FaultKind.RESTART_ALL:
                 nodes = tuple(ids)

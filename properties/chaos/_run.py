@@ -140,7 +140,17 @@ async def _exercise(
     faults = schedule(
         cfg.seed, cfg.max_faults, mean_gap_s=cfg.mean_gap_s, mean_duration_s=cfg.mean_fault_s
     )
-    injector = Injector(cluster, faults, cfg.seed, say)
+    injector = Injector(
+        cluster,
+        faults,
+        cfg.seed,
+        say,
+        probe=lambda node: workload.probe(
+            [cluster.address(n) for n in cluster.ids if n != node],
+            cluster.address(node),
+            lambda: cluster.resume(node),
+        ),
+    )
     clients = asyncio.create_task(workload.run())
     chaos = asyncio.create_task(injector.run())
     t0 = time.monotonic()

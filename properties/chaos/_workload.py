@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from impl import ClientError, KVClient
@@ -51,6 +52,7 @@ class Workload:
     acked_once: dict[str, bytes] = field(default_factory=dict)
     issued: int = 0
     errors: int = 0
+    probes: int = 0
 
     @property
     def done(self) -> bool:
@@ -124,6 +126,25 @@ class Workload:
             pending.unknown()
             raise
         return pending.ok(value)
+
+    async def probe(self, others: list[str], woken: str, resume: Callable[[], None]) -> str:
+        """probe: the stale-read scenario around a frozen leader (thesis 6.4).
+
+        While the old leader is still frozen, write a fresh value of the key ``probe``
+        through the other nodes (a new leader, once they have elected one); then wake the
+        old leader and at once read ``probe`` from it alone. A correct node confirms it
+        still leads (ReadIndex) or refuses; one that skips the confirmation answers with
+        the value it had, which the linearizability check then rejects. Returns what
+        happened, for the progress output.
+        """
+        self.probes += 1
+        value = f"probe:{self.probes}".encode()
+        async with KVClient(others, deadline_s=2.0, rpc_timeout_s=0.5) as writer:
+            written = await self._put(writer, 3000, "probe", value)
+        resume()
+        async with KVClient([woken], deadline_s=1.0, rpc_timeout_s=0.5) as reader:
+            op = await self.get(reader, 3001, "probe")
+        return f"write {'ok' if written else 'unknown'}, read {op.describe()}"
 
     def writes_ok_after(self, instant: float) -> float | None:
         """writes_ok_after: completion time of the first acknowledged write after ``instant``."""
