@@ -35,7 +35,7 @@ from ._procs import (
     stop_nodes,
 )
 
-pytestmark = [pytest.mark.network, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.timeout(300)]
 
 NODE_DIR = ROOT / "clients" / "node"
 CLUSTER_ID = "node-client-test"
