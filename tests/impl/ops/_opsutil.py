@@ -64,6 +64,8 @@ class OpsCluster:
 
     root: Path
     n: int = 3
+    election_timeout_ms: tuple[int, int] = (150, 300)
+    heartbeat_ms: int = 30
     peers: dict[str, str] = field(default_factory=dict)
     nodes: dict[str, Node] = field(default_factory=dict)
 
@@ -82,8 +84,8 @@ class OpsCluster:
             listen=self.peers[node_id],
             peers=self.peers,
             data_dir=self.root / node_id,
-            election_timeout_ms=(150, 300),
-            heartbeat_ms=30,
+            election_timeout_ms=self.election_timeout_ms,
+            heartbeat_ms=self.heartbeat_ms,
             trace_dir=self.root / "trace" if spec.trace else None,
             tls=spec.tls,
         )

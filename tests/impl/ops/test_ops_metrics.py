@@ -104,7 +104,8 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 def test_metrics_endpoint_reports_role_indexes_rpc_and_persist_latency(tmp_path: Path) -> None:
     async def scenario() -> None:
-        cluster = OpsCluster(tmp_path)
+        # Long timeouts keep one leader through the test on a loaded machine.
+        cluster = OpsCluster(tmp_path, election_timeout_ms=(800, 1600), heartbeat_ms=50)
         servers: dict[str, MetricsServer] = {}
         try:
             for node_id in cluster.peers:
