@@ -213,6 +213,9 @@ def test_three_namespaces_failover_and_no_lost_write(tmp_path: Path) -> None:
     except OpensslUnavailable as exc:
         net.destroy()
         pytest.skip(f"certificates cannot be made: {exc}")
+    except BaseException:
+        net.destroy()
+        raise
     try:
         for node_id in NODE_IDS:
             rehearsal.start(node_id)
