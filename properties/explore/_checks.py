@@ -13,7 +13,9 @@ and that part repeats across many states, so a verdict is memoised on exactly th
   (`zip(before.nodes, after.nodes)`), looking at nothing else but the action, and holds for
   a node the step did not change; so it runs once per (node before, node after, input) on a
   one-node cluster, and not at all for nodes that stayed the same. Commit-by-voter-quorum
-  also reads the disks after the step, so they join its key.
+  also reads the disks after the step, so they join its key;
+* votes-respect-restriction says nothing unless a vote request is delivered, and then reads
+  the receiver before the step and the network before and after: keyed by those.
 
 The tables below name the functions of `properties._invariants` these readings were taken
 from (read them there). An invariant not in a table, such as one added later, is simply run on
@@ -28,8 +30,8 @@ from collections.abc import Callable
 import properties
 from properties import _invariants as inv
 from properties._invariants import Violation
-from properties.explore._engine import Engine, IntAction, IntState
-from spec import ClusterState
+from properties.explore._engine import DELIVER, Engine, IntAction, IntState
+from spec import ClusterState, VoteRequest
 
 __all__ = [
     "NODES_DISKS_NETWORK",
@@ -37,6 +39,7 @@ __all__ = [
     "PER_NODE_TRANSITIONS",
     "PER_NODE_WITH_DISKS_TRANSITIONS",
     "READS_ONLY",
+    "VOTE_DELIVERY_TRANSITIONS",
     "Checks",
 ]
 
@@ -67,6 +70,11 @@ PER_NODE_TRANSITIONS: frozenset[Callable[..., str | None]] = frozenset(
 PER_NODE_WITH_DISKS_TRANSITIONS: frozenset[Callable[..., str | None]] = frozenset(
     {inv.commit_by_voter_quorum}
 )
+# Silent unless the action delivers a vote request; then it reads the receiver before the
+# step and the network before and after (looked up by name: it is newer than the others).
+VOTE_DELIVERY_TRANSITIONS: frozenset[Callable[..., str | None]] = frozenset(
+    check for check in [getattr(inv, "votes_respect_restriction", None)] if check is not None
+)
 
 Found = tuple[tuple[int, Violation], ...]  # (position in the invariant list, violation)
 _NOTHING: Found = ()
@@ -88,8 +96,12 @@ class Checks:
         self._per_node_disks = [
             (k, x.name, x.check) for k, x in edges if x.check in PER_NODE_WITH_DISKS_TRANSITIONS
         ]
-        paired = PER_NODE_TRANSITIONS | PER_NODE_WITH_DISKS_TRANSITIONS
+        self._vote_delivery = [
+            (k, x.name, x.check) for k, x in edges if x.check in VOTE_DELIVERY_TRANSITIONS
+        ]
+        paired = PER_NODE_TRANSITIONS | PER_NODE_WITH_DISKS_TRANSITIONS | VOTE_DELIVERY_TRANSITIONS
         self._whole_edge = [(k, x.name, x.check) for k, x in edges if x.check not in paired]
+        self._by_delivery: dict[tuple[int, int, tuple[int, ...], tuple[int, ...]], Found] = {}
         self._by_nodes: dict[tuple[int, ...], Found] = {}
         self._by_network: dict[tuple[tuple[int, ...], ...], Found] = {}
         self._by_reads: dict[object, Found] = {}
@@ -156,19 +168,42 @@ class Checks:
                             self._per_node_disks, old, new, action, disks
                         )
                     found += more
-        if self._whole_edge:
+        if self._vote_delivery and action[0] == DELIVER:
             engine = self.engine
-            whole_before = engine.materialise(before)
-            whole_after = engine.materialise(after)
-            extra = []
-            for k, name, check in self._whole_edge:
-                detail = check(whole_before, action[4], whole_after)
-                if detail is not None:
-                    extra.append((k, Violation(name, detail)))
-            found = (*found, *extra)
+            m = action[1]
+            if isinstance(engine.msg_objs[m], VoteRequest):
+                key3 = (before[0][engine.msg_dst[m]], m, before[2], after[2])
+                cached = self._by_delivery.get(key3)
+                if cached is None:
+                    cached = self._by_delivery[key3] = self._on_edge(
+                        self._vote_delivery, before, action, after
+                    )
+                found += cached
+        if self._whole_edge:
+            found += self._on_edge(self._whole_edge, before, action, after)
         if not found:
             return []
         return [violation for _, violation in sorted(found, key=lambda f: f[0])]
+
+    def _on_edge(
+        self,
+        checks: list[tuple[int, str, Callable[..., str | None]]],
+        before: IntState,
+        action: IntAction,
+        after: IntState,
+    ) -> Found:
+        """_on_edge runs transition checks on the whole materialised edge."""
+        if checks:
+            engine = self.engine
+            whole_before = engine.materialise(before)
+            whole_after = engine.materialise(after)
+            out = []
+            for k, name, check in checks:
+                detail = check(whole_before, action[4], whole_after)
+                if detail is not None:
+                    out.append((k, Violation(name, detail)))
+            return tuple(out)
+        return _NOTHING
 
     def _pair(
         self,
