@@ -97,6 +97,8 @@ class ExploreResult:
     `counterexample` is the shortest run to it, formatted by `properties.format_run`.
     `complete` is False when a depth, state or time limit stopped the search early (the
     verdict then covers only what was explored). `edges` counts explored transitions.
+    `cpu_seconds` is the CPU time of the search and its workers: on a busy machine it says
+    more about the explorer's speed than the wall-clock `seconds` do.
     """
 
     ok: bool
@@ -109,6 +111,7 @@ class ExploreResult:
     edges: int = 0
     complete: bool = True
     config: ExploreConfig | None = None
+    cpu_seconds: float = 0.0
 
     def summary(self) -> str:
         """summary is the one-paragraph report the command line prints."""
@@ -117,7 +120,7 @@ class ExploreResult:
         return (
             f"{verdict}: {self.distinct_states} distinct states, {self.edges} edges, "
             f"depth {self.depth}, {self.seconds:.1f} s, {self.states_per_second:.0f} states/s, "
-            f"{scope}"
+            f"{self.cpu_seconds:.1f} s CPU, {scope}"
         )
 
 

@@ -17,6 +17,7 @@ process rebuilds those states with one step each and merges them.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -60,6 +61,12 @@ class _Stats:
     fresh: Frontier = field(default_factory=list)
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the forked workers)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 class _StopError(Exception):
     """_StopError ends the search early because a state or time limit was reached."""
 
@@ -73,6 +80,7 @@ class _Search:
         self.fingerprint = Fingerprinter(config.nodes, config.symmetry)
         self.menu = Menu(config)
         self.started = time.monotonic()
+        self.cpu_started = _cpu()
         self.last_report = self.started
         self.visited: dict[int, int] = {}
         self.depth = 0
@@ -291,4 +299,5 @@ class _Search:
             edges=edges,
             complete=complete and violation is None,
             config=config,
+            cpu_seconds=_cpu() - self.cpu_started,
         )
