@@ -4,6 +4,12 @@
 checks `properties.check_state` on each and `properties.check_transition` on every edge, and
 returns the shortest counterexample on a violation. `python -m properties.explore --config ci`
 is the command-line front end.
+
+Two searches share one BFS (`_search`): the plain one steps `ClusterState`s through
+`spec.cluster_step`; the fast one (`_fast`, the default whenever it applies) steps interned
+int states through `_engine`, with memoised node steps (`spec.step` per (node state, input))
+and memoised invariant verdicts (`_checks`). Both visit the same states and edges and print
+the same counterexamples; `ExploreConfig(fast=False)` forces the plain one.
 """
 
 from properties.explore._actions import Menu, enumerate_actions, next_budget, splits, within_bounds

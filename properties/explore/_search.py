@@ -12,6 +12,10 @@ Every explored edge goes through `check_transition` and every new state through
 after any patching (so a mutant or `step_fn` is seen by them), read the visited set as of the
 level's start, and send back only (fingerprint, pointer) for states new to them; the parent
 process rebuilds those states with one step each and merges them.
+
+This is the plain search over `ClusterState`s. `_fast._FastSearch` subclasses it and only
+replaces what a state is (an interned int tuple) and how a level is expanded and merged;
+levels, workers, limits, progress and counterexample replay are the code below.
 """
 
 from __future__ import annotations
