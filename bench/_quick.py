@@ -3,6 +3,7 @@
 ``python -m bench._quick [--fsync on|off|both] [--concurrency 1,16,256]``: one 3-process
 raftwright cluster per fsync setting, embedded writes of 10 B at each concurrency;
 prints ops/s, p50/p99 and CPU per op, one JSON line per cell, with the load average.
+``python -m bench._quick --grpc``: only the gRPC section (raw unary, raw stream, Propose).
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--payload", type=int, default=10)
     parser.add_argument("--kind", choices=("write", "read"), default="write")
+    parser.add_argument("--grpc", action="store_true", help="the gRPC Propose/raw section only")
     args = parser.parse_args()
+    if args.grpc:
+        _grpc_only()
+        return
     settings = {"on": [True], "off": [False], "both": [True, False]}[args.fsync]
     work = Path(tempfile.mkdtemp(prefix="raftwright-quick-"))
     try:
@@ -35,13 +40,31 @@ def main() -> None:
             with Cluster("raftwright", work / f"c{int(fsync)}", fsync=fsync) as cluster:
                 for conc in (int(c) for c in args.concurrency.split(",")):
                     res = cluster.load(
-                        kind=args.kind, concurrency=conc, payload=args.payload,
+                        kind=args.kind,
+                        concurrency=conc,
+                        payload=args.payload,
                         seconds=args.seconds,
                     )
                     res.pop("sample_ms", None)
                     keep = {k: v for k, v in res.items() if not isinstance(v, list)}
                     keep.update(fsync=fsync, concurrency=conc, load=os.getloadavg()[0])
                     print(json.dumps(keep), flush=True)
+    finally:
+        kill_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _grpc_only() -> None:
+    from bench._run import QUICK, _grpc_section
+
+    work = Path(tempfile.mkdtemp(prefix="raftwright-quick-"))
+    try:
+        with Cluster("raftwright", work / "c") as cluster:
+            leader = cluster.wait_leader(30)
+            figures: dict[str, object] = {}
+            _grpc_section(cluster.addresses[leader], QUICK, work, figures, {})
+            figures["load"] = os.getloadavg()[0]
+            print(json.dumps(figures), flush=True)
     finally:
         kill_all()
         shutil.rmtree(work, ignore_errors=True)

@@ -25,13 +25,12 @@ from typing import Any
 from grpc import aio
 
 from impl._convert import (
+    EntryEncoder,
     MalformedProtoError,
     StreamMessage,
     peer_message_from_pb,
-    peer_message_to_pb,
 )
 from impl._core import AppendRequest, Message, VoteRequest
-from impl.generated import raft_pb2
 
 __all__ = ["PeerStream"]
 
@@ -47,8 +46,10 @@ _EOF: object = getattr(aio, "EOF")  # noqa: B009
 class PeerStream:
     """PeerStream queues messages to one peer and writes them in batches on one call.
 
-    ``open_call`` makes a new RaftPeer.Stream call (on the peer's channel);
-    replies read from the call go to ``on_reply``. At most ``max_queued``
+    ``open_call`` makes a new RaftPeer.Stream call (on the peer's channel)
+    whose request serializer passes bytes through: batches are written as
+    wire bytes by ``encoder`` (shared by all peers of a node, so each log
+    entry is encoded once). Replies read from the call go to ``on_reply``. At most ``max_queued``
     messages wait for a write; beyond that a message is dropped (counted in
     ``dropped``), which Raft tolerates.
     """
@@ -61,7 +62,9 @@ class PeerStream:
         *,
         max_queued: int,
         stall_timeout_s: float,
+        encoder: EntryEncoder | None = None,
     ) -> None:
+        self._encoder = encoder if encoder is not None else EntryEncoder()
         self._peer = peer
         self._open_call = open_call
         self._on_reply = on_reply
@@ -126,10 +129,10 @@ class PeerStream:
                     log.debug("stream to %s stalled; reconnecting", self._peer)
                     return True
                 batch, self._outbox = self._outbox, []
-                pb = raft_pb2.PeerBatch(messages=[peer_message_to_pb(m) for m in batch])
+                data = self._encoder.peer_batch(batch)
                 if since is None and any(isinstance(m, AppendRequest | VoteRequest) for m in batch):
                     self._unanswered_since = now
-                await call.write(pb)
+                await call.write(data)
                 self.batches_sent += 1
                 self.messages_sent += len(batch)
             return False

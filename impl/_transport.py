@@ -30,6 +30,7 @@ from grpc import aio
 
 from impl._client import LEADER_ADDR_KEY, LEADER_ID_KEY
 from impl._convert import (
+    EntryEncoder,
     MalformedProtoError,
     SnapshotAssembler,
     append_request_from_pb,
@@ -113,6 +114,10 @@ def _tolerant(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
             return _Undecodable(str(exc) or type(exc).__name__)
 
     return deserialize
+
+
+def _as_bytes(data: bytes) -> bytes:
+    return data
 
 
 def _serialize(msg: Any) -> bytes:
@@ -533,7 +538,7 @@ class _PeerStubs:
     def __init__(self, channel: aio.Channel) -> None:
         self.stream = channel.stream_stream(
             "/raftwright.v1.RaftPeer/Stream",
-            request_serializer=_serialize,
+            request_serializer=_as_bytes,  # PeerStream writes wire bytes (EntryEncoder)
             response_deserializer=raft_pb2.PeerBatch.FromString,
         )
         self.append = channel.unary_unary(
@@ -585,6 +590,7 @@ class PeerSenders:
         self._addresses = dict(peers)
         self._use_stream = stream
         self._streams: dict[str, PeerStream] = {}
+        self._encoder = EntryEncoder()
         self._on_reply = on_reply
         self._max_outstanding = max_outstanding
         self._rpc_timeout_s = rpc_timeout_s
@@ -618,6 +624,7 @@ class PeerSenders:
                 self._on_reply,
                 max_queued=self._max_outstanding,
                 stall_timeout_s=self._rpc_timeout_s,
+                encoder=self._encoder,
             )
             self._streams[peer] = st
         return st

@@ -130,7 +130,7 @@ def test_messages_queued_together_go_as_one_batch_and_each_is_answered(tmp_path:
             async with aio.insecure_channel(cluster.peers[follower_id]) as ch:
                 method = ch.stream_stream(
                     STREAM,
-                    request_serializer=raft_pb2.PeerBatch.SerializeToString,
+                    request_serializer=bytes,
                     response_deserializer=raft_pb2.PeerBatch.FromString,
                 )
                 stream = PeerStream(
