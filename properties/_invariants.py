@@ -20,6 +20,7 @@ from spec import (
     Config,
     Deliver,
     EntryKind,
+    Log,
     NodeState,
     Role,
     VoteRequest,
@@ -360,7 +361,9 @@ def no_term_inflation(before: ClusterState, action: Action, after: ClusterState)
 def commit_by_voter_quorum(before: ClusterState, action: Action, after: ClusterState) -> str | None:
     """A leader advances its commit only when a majority of its voters store the entry.
 
-    The voters are those of the configuration the leader uses (thesis 4.1); learners never
+    The voters are those of the configuration the leader uses after the step (thesis 4.1: a
+    configuration entry is in use, and counts its own quorum, from the moment it is in the
+    log; removing a voter from two leaves the leader as the whole quorum); learners never
     count (thesis 4.2.1), nor does a leader that has removed itself (thesis 4.2.2). What a
     voter stores is read from its disk, not from the leader's bookkeeping, so a wrong quorum
     rule cannot vouch for itself.
@@ -370,7 +373,7 @@ def commit_by_voter_quorum(before: ClusterState, action: Action, after: ClusterS
             continue
         index = new.commit
         entry = new.log[index - 1]
-        voters = config_in_use(old).voters
+        voters = config_in_use(new).voters  # a change counts under the config it creates
         holders = [
             voter
             for voter in voters
@@ -380,6 +383,46 @@ def commit_by_voter_quorum(before: ClusterState, action: Action, after: ClusterS
             return (
                 f"leader {old.id} of term {old.term} committed index {index} stored only by "
                 f"voters {holders} of {list(voters)}"
+            )
+    return None
+
+
+def _at_least_as_up_to_date(last_term: int, last_index: int, log: Log) -> bool:
+    mine = log[-1].term if log else 0
+    if last_term != mine:
+        return last_term > mine
+    return last_index >= len(log)
+
+
+def votes_respect_restriction(
+    before: ClusterState, action: Action, after: ClusterState
+) -> str | None:
+    """A (pre)vote is granted only to a log at least as up to date as the voter's (5.4.1).
+
+    Checked on the step that grants: the request delivered and the grant it sends back. The
+    comparison is written out here, not borrowed from the spec, and no flag on the request
+    (a leadership transfer's included, thesis 3.10 / 4.2.3) exempts it.
+    """
+    if not isinstance(action, Deliver) or not isinstance(action.message, VoteRequest):
+        return None
+    request = action.message
+    voter = before.nodes[request.dst]
+    for message in after.network:
+        if (
+            isinstance(message, VoteResponse)
+            and message.granted
+            and message.src == request.dst
+            and message.dst == request.src
+            and message.request_term == request.term
+            and message.prevote == request.prevote
+            and message not in before.network
+            and not _at_least_as_up_to_date(
+                request.last_log_term, request.last_log_index, voter.log
+            )
+        ):
+            return (
+                f"node {voter.id} granted node {request.src} a vote for term {request.term} "
+                f"though its log ({request.last_log_index}, {request.last_log_term}) is behind"
             )
     return None
 
@@ -404,6 +447,7 @@ TRANSITION_INVARIANTS: tuple[TransitionInvariant, ...] = (
     TransitionInvariant("leader_append_only", leader_append_only),
     TransitionInvariant("no_term_inflation", no_term_inflation),
     TransitionInvariant("commit_by_voter_quorum", commit_by_voter_quorum),
+    TransitionInvariant("votes_respect_restriction", votes_respect_restriction),
 )
 
 

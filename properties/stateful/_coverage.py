@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from spec import ClusterState, EntryKind, Role
+from spec import AppendRequest, ClusterState, EntryKind, Log, Role
 
 __all__ = ["COVERAGE_KEYS", "Coverage", "RunFlags"]
 
@@ -24,6 +24,9 @@ COVERAGE_KEYS: tuple[str, ...] = (
     "leader_changed",
     "crashed_and_recovered",
     "partitioned",
+    "config_committed",
+    "learner_in_use",
+    "timeout_now_sent",
 )
 """COVERAGE_KEYS lists the counters, in the order the CLI prints them."""
 
@@ -41,6 +44,9 @@ class RunFlags:
     leader_changed: bool = False
     crashed_and_recovered: bool = False
     partitioned: bool = False
+    config_committed: bool = False
+    learner_in_use: bool = False
+    timeout_now_sent: bool = False
     leaders_seen: set[tuple[int, int]] = field(default_factory=set)
 
     def observe(self, cluster: ClusterState) -> None:
@@ -57,12 +63,29 @@ class RunFlags:
                     self.committed_client_entry = True
             if node.term >= 2:
                 self.second_term = True
+            if not (self.config_committed and self.learner_in_use):
+                self._observe_config(node.log, node.commit)
         if len(self.leaders_seen) >= 2:
             self.leader_changed = True
         if cluster.partition:
             self.partitioned = True
         if not self.answered_read and any(record.answered is not None for record in cluster.reads):
             self.answered_read = True
+        if not self.timeout_now_sent and any(
+            isinstance(message, AppendRequest) and message.timeout_now
+            for message in cluster.network
+        ):
+            self.timeout_now_sent = True
+
+    def _observe_config(self, log: Log, commit: int) -> None:
+        """_observe_config notes committed membership changes and configs with learners."""
+        for index, entry in enumerate(log, start=1):
+            if entry.kind is not EntryKind.CONFIG:
+                continue
+            if index <= commit:
+                self.config_committed = True
+            if entry.config is not None and entry.config.learners:
+                self.learner_in_use = True
 
 
 @dataclass(slots=True)

@@ -32,6 +32,7 @@ from properties._report import format_run
 from properties.stateful._coverage import Coverage, RunFlags
 from spec import (
     Action,
+    AddLearner,
     CheckQuorum,
     ClientRequest,
     ClusterResult,
@@ -46,11 +47,16 @@ from spec import (
     Message,
     NodeInput,
     Partition,
+    PromoteLearner,
     ReadRequest,
     Recover,
+    RemoveServer,
     Role,
     SendAppend,
+    TransferLeadership,
+    config_in_use,
     last_index,
+    voters_in_use,
 )
 
 __all__ = ["MAX_IN_FLIGHT", "MAX_NODES", "ClusterMachine", "StepFn"]
@@ -69,6 +75,10 @@ _SETTLE_ROUNDS = 8
 _PICK = st.integers(min_value=0, max_value=255)
 _OFFSET = st.one_of(st.none(), st.integers(min_value=-3, max_value=3))
 _COUNT = st.one_of(st.none(), st.integers(min_value=0, max_value=4))
+_CHANGE = st.sampled_from(("add", "promote", "remove"))
+_OUTSIDERS = st.integers(min_value=0, max_value=2)
+"""_OUTSIDERS: how many of the universe's nodes start outside the configuration (shrinks to 0,
+the all-voters cluster of the paper)."""
 
 
 def _choose(options: Sequence[_T], index: int) -> _T:
@@ -161,7 +171,14 @@ class ClusterMachine(RuleBasedStateMachine):
         ]
 
     def _followers_first(self) -> list[int]:
-        return list(reversed(self._leaders_first()))
+        """_followers_first: non-leaders first, those that vote in their own config before the
+        learners and outsiders, whose election timers are refused (thesis 4.1)."""
+        order = list(reversed(self._leaders_first()))
+        nodes = self.cluster.nodes
+        voting = [
+            i for i in order if nodes[i].role is not Role.LEADER and i in voters_in_use(nodes[i])
+        ]
+        return voting + [i for i in order if i not in voting]
 
     def _deliverable(self) -> list[Message]:
         cluster = self.cluster
@@ -178,15 +195,38 @@ class ClusterMachine(RuleBasedStateMachine):
             node.role is Role.LEADER and node.id not in cluster.crashed for node in cluster.nodes
         )
 
+    def _peers(self, node: int) -> list[int]:
+        """_peers lists the other nodes, learners of `node`'s configuration first.
+
+        Learners are where membership bugs hide (an ack that must not count), so the bias
+        towards small draws sends them appends of their own; the rest follow in id order.
+        """
+        learners = [i for i in config_in_use(self.cluster.nodes[node]).learners if i != node]
+        return learners + [i for i in range(self.cluster.size) if i != node and i not in learners]
+
     def _has_live(self) -> bool:
         return len(self.cluster.crashed) < self.cluster.size
 
     # --- setup ---------------------------------------------------------------------------
 
-    @initialize(size=st.integers(min_value=1, max_value=MAX_NODES))
-    def start(self, size: int) -> None:
-        """start draws the cluster size (1 to 5: odd and even) and checks the initial state."""
-        self._initial = spec.initial_cluster(size)
+    @initialize(
+        size=st.integers(min_value=1, max_value=MAX_NODES),
+        outsiders=_OUTSIDERS,
+        learner=st.booleans(),
+    )
+    def start(self, size: int, outsiders: int, learner: bool) -> None:
+        """start draws the universe (1 to 5 nodes: odd and even) and the initial configuration.
+
+        With `outsiders` > 0 the last nodes start outside the configuration, so membership
+        changes can add them (thesis 4.1), and with `learner` the first of them starts as a
+        learner (thesis 4.2.1); 0 outsiders is the plain all-voters cluster.
+        """
+        voters = max(1, size - outsiders)
+        if voters == size:
+            self._initial = spec.initial_cluster(size)
+        else:
+            learners = (voters,) if learner else ()
+            self._initial = spec.initial_cluster(size, tuple(range(voters)), learners)
         self._cluster = self._initial
         self._flags.size = size
         violations = check_state(self._initial)
@@ -244,7 +284,7 @@ class ClusterMachine(RuleBasedStateMachine):
         """
         node = _choose(self._leaders_first(), who)
         state = self.cluster.nodes[node]
-        target = _choose([p for p in range(self.cluster.size) if p != node], peer)
+        target = _choose(self._peers(node), peer)
         end = last_index(state.log)
         default = state.next_index[target] - 1 if state.next_index else end
         prev = None if offset is None else min(max(default + offset, 0), end)
@@ -372,3 +412,64 @@ class ClusterMachine(RuleBasedStateMachine):
     def recover(self, who: int) -> None:
         """recover restarts a crashed node from its disk."""
         self._apply(Recover(_choose(sorted(self.cluster.crashed), who)))
+
+    # --- membership (thesis chapter 4) and leadership transfer (thesis 3.10) ----------------
+
+    @precondition(lambda self: self._has_leader())
+    @rule(who=_WHO, kind=_CHANGE, pick=_PICK)
+    def change_membership(self, who: int, kind: str, pick: int) -> None:
+        """change_membership asks a leader (leaders first) to add, promote or remove a node.
+
+        The node is drawn among those the change makes sense for in the leader's configuration
+        (outsiders to add, learners to promote, members to remove), falling back to any node
+        so refusals are exercised too.
+        """
+        node = _choose(self._leaders_first(), who)
+        config = config_in_use(self.cluster.nodes[node])
+        universe = list(range(self.cluster.size))
+        event: AddLearner | PromoteLearner | RemoveServer
+        if kind == "add":
+            outside = [i for i in universe if i not in config.members]
+            event = AddLearner(_choose(outside or universe, pick))
+        elif kind == "promote":
+            event = PromoteLearner(_choose(list(config.learners) or universe, pick))
+        else:
+            event = RemoveServer(_choose(list(config.members), pick))
+        self._apply(NodeInput(node, event))
+
+    @precondition(lambda self: self._has_leader() and self.cluster.size > 1)
+    @rule(who=_WHO, kind=_CHANGE, pick=_PICK)
+    def membership_round(self, who: int, kind: str, pick: int) -> None:
+        """membership_round is a change followed by a replication round (thesis 4.1)."""
+        self.change_membership(who, kind, pick)
+        if self._has_leader():
+            self.replicate(who)
+
+    @precondition(lambda self: self._has_leader() and self.cluster.size > 1)
+    @rule(who=_WHO, pick=_PICK)
+    def transfer(self, who: int, pick: int) -> None:
+        """transfer asks a leader to hand over to another voter of its configuration (3.10)."""
+        node = _choose(self._leaders_first(), who)
+        voters = [i for i in config_in_use(self.cluster.nodes[node]).voters if i != node]
+        target = _choose(voters or [i for i in range(self.cluster.size) if i != node], pick)
+        self._apply(NodeInput(node, TransferLeadership(target)))
+
+    @precondition(lambda self: self._has_leader() and self.cluster.size > 1)
+    @rule(who=_WHO, pick=_PICK)
+    def transfer_round(self, who: int, pick: int) -> None:
+        """transfer_round is a transfer followed by `settle`: catch-up, TimeoutNow, election."""
+        self.transfer(who, pick)
+        if self._deliverable():
+            self.settle()
+
+    @precondition(lambda self: self._has_leader() and self.cluster.size > 1)
+    @rule(who=_WHO, pick=_PICK)
+    def abandoned_transfer(self, who: int, pick: int) -> None:
+        """abandoned_transfer: a transfer whose election timeout passes before it completes.
+
+        The leader starts the transfer, then its election timer fires and ends it (thesis
+        3.10); the catch-up append or TimeoutNow already sent stays in flight, to arrive late.
+        """
+        node = _choose(self._leaders_first(), who)
+        self.transfer(who, pick)
+        self._apply(NodeInput(node, ElectionTimeout()))

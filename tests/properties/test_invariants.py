@@ -216,6 +216,7 @@ def test_every_transition_invariant_is_exercised_here() -> None:
         "leader_append_only",
         "no_term_inflation",
         "commit_by_voter_quorum",
+        "votes_respect_restriction",
     }
 
 
@@ -305,3 +306,36 @@ def test_no_term_inflation_allows_only_the_timeout_now_election() -> None:
     assert "no_term_inflation" in _transition_violations(before, after, Deliver(plain))
     jump = _with_nodes(BASE, n0={"term": 3, "voted_for": 0, "role": Role.CANDIDATE})
     assert "no_term_inflation" in _transition_violations(before, jump, Deliver(now))
+
+
+def test_votes_respect_restriction_fires_on_a_grant_to_a_stale_log() -> None:
+    """Reference: section 5.4.1; thesis 3.10 / 4.2.3, a transfer never bypasses the log check."""
+    voter = _with_nodes(BASE, n1={"term": 1, "log": (E1,)})
+    request = VoteRequest(0, 1, 2, prevote=False, last_log_index=0, last_log_term=0, transfer=True)
+    grant = VoteResponse(1, 0, 2, prevote=False, granted=True, request_term=2)
+    after = replace(_with_nodes(voter, n1={"term": 2, "voted_for": 0}), network=(grant,))
+    assert "votes_respect_restriction" in _transition_violations(voter, after, Deliver(request))
+    fresh = replace(request, last_log_index=1, last_log_term=1)
+    assert "votes_respect_restriction" not in _transition_violations(voter, after, Deliver(fresh))
+
+
+def test_commit_by_voter_quorum_counts_a_change_under_the_config_it_creates() -> None:
+    """Reference: thesis 4.1; removing voter 0 of {0, 1} leaves leader 1 as the whole quorum.
+
+    Found by the stateful engine: judging the commit by the configuration before the step
+    flagged this legal single-voter commit.
+    """
+    shrink = _config_entry(1, (1,))
+    log = (E1, shrink)
+    lead = _leader(BASE.nodes[1], 1, frozenset({0, 1}), (E1,))
+    before = replace(
+        initial_cluster(2, (0, 1)),
+        nodes=(replace(BASE.nodes[0], term=1, log=(E1,)), replace(lead, commit=1)),
+        disks=(Durable(1, 1, (E1,)), Durable(1, 1, (E1,))),
+    )
+    after = replace(
+        before,
+        nodes=(before.nodes[0], replace(lead, log=log, commit=2)),
+        disks=(before.disks[0], Durable(1, 1, log, 2)),
+    )
+    assert "commit_by_voter_quorum" not in _transition_violations(before, after, TIMEOUT)

@@ -85,6 +85,18 @@ def test_run_stateful_passes_on_the_spec_and_reaches_interesting_states() -> Non
     assert sizes == {f"size_{n}" for n in range(1, 6)}
 
 
+def test_runs_change_membership_and_transfer_leadership() -> None:
+    """Runs commit configuration changes, use learners and send TimeoutNow.
+
+    Reference: thesis sections 4.1 (single-server changes), 4.2.1 (learners), 3.10 (transfer);
+    the universe is larger than the initial configuration in part of the runs.
+    """
+    result = run_stateful("ci", max_examples=150)
+    assert result.ok, result.counterexample
+    for milestone in ("config_committed", "learner_in_use", "timeout_now_sent"):
+        assert result.coverage[milestone] > 0, (milestone, result.coverage)
+
+
 def _assert_caught(result: StatefulResult, invariants: tuple[str, ...]) -> str:
     assert not result.ok
     text = result.counterexample
