@@ -325,13 +325,13 @@ def test_commit_by_voter_quorum_counts_a_change_under_the_config_it_creates() ->
     Found by the stateful engine: judging the commit by the configuration before the step
     flagged this legal single-voter commit.
     """
-    shrink = _config_entry(1, (1,))
-    log = (E1, shrink)
-    lead = _leader(BASE.nodes[1], 1, frozenset({0, 1}), (E1,))
+    pair = initial_cluster(2)
+    log = (E1, _config_entry(1, (1,)))
+    lead = _leader(pair.nodes[1], 1, frozenset({0, 1}), (E1,))
     before = replace(
-        initial_cluster(2, (0, 1)),
-        nodes=(replace(BASE.nodes[0], term=1, log=(E1,)), replace(lead, commit=1)),
-        disks=(Durable(1, 1, (E1,)), Durable(1, 1, (E1,))),
+        pair,
+        nodes=(replace(pair.nodes[0], term=1, log=(E1,)), replace(lead, commit=1)),
+        disks=(Durable(1, 1, (E1,)), Durable(1, 1, (E1,), 1)),
     )
     after = replace(
         before,

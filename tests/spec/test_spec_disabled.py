@@ -13,6 +13,7 @@ import pytest
 
 from spec import (
     Action,
+    AddLearner,
     AppendResponse,
     ClientRequest,
     ClusterState,
@@ -27,10 +28,13 @@ from spec import (
     NodeInput,
     NodeState,
     Partition,
+    PromoteLearner,
     ReadRequest,
     Receive,
     Recover,
+    RemoveServer,
     SendAppend,
+    TransferLeadership,
     VoteRequest,
     VoteResponse,
     cluster_step,
@@ -46,6 +50,17 @@ def _follower() -> NodeState:
 
 def _leader() -> NodeState:
     return feed(leader(3, term=1, log=entries(1, 1), commit=2), ReadRequest(5))
+
+
+def _fresh_leader() -> NodeState:
+    """A leader of term 2 whose commit index is behind its sentinel (thesis 4.1, 2015 fix)."""
+    return leader(3, term=1, log=entries(1, 1), commit=1)
+
+
+def _transferring() -> NodeState:
+    """A leader of term 2 handing over to node 1 (thesis 3.10)."""
+    state = leader(3, term=1, log=entries(1, 1), commit=2)
+    return feed(state, TransferLeadership(1))
 
 
 CASES: dict[str, tuple[Callable[[], NodeState], Input]] = {
@@ -80,6 +95,18 @@ CASES: dict[str, tuple[Callable[[], NodeState], Input]] = {
         _leader,
         Receive(VoteResponse(5, 0, 2, False, True, 2)),
     ),
+    "follower adds a learner (4.1)": (_follower, AddLearner(2)),
+    "follower removes a server (4.1)": (_follower, RemoveServer(2)),
+    "follower transfers leadership (3.10)": (_follower, TransferLeadership(0)),
+    "change before own-term commit (4.1, 2015)": (_fresh_leader, RemoveServer(2)),
+    "add a member again (4.1)": (_leader, AddLearner(1)),
+    "promote a voter (4.2.1)": (_leader, PromoteLearner(1)),
+    "remove an outsider (4.1)": (_leader, RemoveServer(7)),
+    "transfer to self (3.10)": (_leader, TransferLeadership(0)),
+    "transfer to a non-voter (3.10)": (_leader, TransferLeadership(5)),
+    "client request while transferring (3.10)": (_transferring, ClientRequest(b"x")),
+    "second transfer (3.10)": (_transferring, TransferLeadership(2)),
+    "change while transferring (3.10)": (_transferring, RemoveServer(2)),
     "append overwriting a committed entry": (
         _follower,
         Receive(append(0, 1, 3, prev_index=1, prev_term=1, new=entries(3))),
