@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -106,6 +107,15 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+def _start_method() -> str:
+    """_start_method: fork (no re-import, workers start at once) in a single-threaded
+    process on a platform that has it; spawn otherwise, since forking a process with other
+    threads (grpc, an asyncio executor) can copy a lock another thread holds."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return "fork"
+    return "spawn"
+
+
 def check_node(trace: NodeTrace) -> NodeOutcome:
     """check_node replays one node's trace and gathers its cross-node evidence."""
     facts = NodeFacts(trace.node)
@@ -184,7 +194,7 @@ def _check_traces(paths: Iterable[Path | str], jobs: int) -> ConformanceResult:
     if not files:
         result.errors.append("no trace files found")
     if jobs > 1 and len(files) > 1:
-        context = multiprocessing.get_context("spawn")
+        context = multiprocessing.get_context(_start_method())
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             outcomes = list(pool.map(check_file, files))
     else:

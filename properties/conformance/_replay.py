@@ -72,7 +72,6 @@ from spec import (
     SendAppend,
     confirmed_ctx,
     initial_node,
-    quorum_match,
     quorum_size,
     step,
     term_at,
@@ -400,15 +399,24 @@ class NodeReplay:
         e: Json,
     ) -> tuple[NodeState, tuple[ReadAnswer, ...]]:
         """_leader_commit: the spec's commit rule with the leader's match = durable index."""
-        matches = sorted(durable if p == post.id else post.match_index[p] for p in post.voters)
-        candidate = matches[len(matches) - quorum_size(len(matches))]
+        # post.voters are the voters in use: replayed logs hold no configuration entries (the
+        # mapping refuses membership entries), so this is spec.quorum_match's voter set
+        # without its scan of the log for one
+        voters = post.voters
+        size = quorum_size(len(voters))
+        match_index = post.match_index
+        me = post.id
+        matches = sorted(durable if p == me else match_index[p] for p in voters)
+        candidate = matches[len(matches) - size]
         floor = pre.commit if pre.commit <= post.commit else post.commit
         commit = floor
         if candidate > floor and term_at(post.log, candidate) == post.term:
             commit = candidate
         if commit == post.commit and e["i"] not in ("persisted", "advance"):
             return post, spec_reads
-        whole = quorum_match(post)  # the spec's own rule: the leader's whole log counts
+        # the spec's own rule (spec.quorum_match): the leader's whole log counts
+        last = len(post.log)
+        whole = sorted(last if p == me else match_index[p] for p in voters)[len(voters) - size]
         most = whole if whole > post.commit and term_at(post.log, whole) == post.term else floor
         most = max(most, post.commit)
         if commit > most:
