@@ -22,8 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from properties.chaos import ChaosConfig, run_chaos
-from properties.chaos._workload import WorkloadConfig
+from properties.chaos import ChaosConfig, WorkloadConfig, run_chaos
 
 __all__ = ["RUNS", "CorpusRun", "coverage", "record_chaos_run"]
 
