@@ -7,6 +7,7 @@ these rules, and replay demands the implementation's every step follow them.
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import replace
 from pathlib import Path
 
@@ -402,3 +403,24 @@ def test_restart_that_loads_a_newer_commit_index_is_rejected(tmp_path: Path) -> 
     result = check_traces([tmp_path])
     assert not result.ok
     assert "restart loads the hard state" in result.divergences[0].expected
+
+
+def test_gzipped_trace_checks_like_the_plain_one(traces: Path) -> None:
+    """A ``.ndjson.gz`` file is the same trace; a gzip stream cut short is an error."""
+    plain = check_traces([traces])
+    packed = traces / "packed"
+    packed.mkdir()
+    for path in sorted(traces.glob("*.ndjson")):
+        (packed / (path.name + ".gz")).write_bytes(gzip.compress(path.read_bytes()))
+    zipped = check_traces([packed])
+    assert plain.ok and zipped.ok, zipped.render()
+    assert (zipped.nodes, zipped.events, zipped.spec_steps) == (
+        plain.nodes,
+        plain.events,
+        plain.spec_steps,
+    )
+    victim = packed / "node-n2.ndjson.gz"
+    victim.write_bytes(victim.read_bytes()[:-40])
+    cut = check_traces([packed])
+    assert not cut.ok
+    assert any("not a readable gzip file" in error for error in cut.errors), cut.render()
