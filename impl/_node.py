@@ -389,18 +389,6 @@ class Node:
         """
         core = self._require_core()
         core.receive(msg)
-        timer = self._timer
-        if (
-            timer is not None
-            and type(msg) is AppendRequest
-            and core.role is Role.FOLLOWER
-            and msg.term == core.term
-            and core.leader_id == msg.sender
-        ):
-            # The current leader is alive (section 5.2): postpone our election now, not
-            # only after the Ready that persists this append (which may queue behind a
-            # long write under load and let the timer fire).
-            timer.reset()
         fut: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
         self._reply_waiters.append(_Waiter(msg.sender, _REPLY_FOR.get(type(msg)), fut))
         self._wake.set()
