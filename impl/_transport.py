@@ -6,15 +6,22 @@ protobuf are answered with INVALID_ARGUMENT (grpc's default would be an
 opaque INTERNAL); a message from another cluster or an unknown sender gets
 PERMISSION_DENIED. In both cases the node is not touched.
 
-Peer RPCs are request/response, but the Raft core is message-based: a reply
-is just another message. The server hands a request to the node and returns
-whatever reply the core produced for that sender (only after the node made
-the state it depends on durable); when the core has no reply the response
-carries an empty sender and the caller ignores it.
+Peer messages normally travel on RaftPeer.Stream, one long-lived bidirectional
+call per (sender, receiver) pair: the sender writes PeerBatches of requests
+(impl/_peer_stream.py), the receiver feeds each batch to the node in order and
+writes back the replies the core produced, each once the node made the state it
+depends on durable (a request without a reply is simply not answered). A
+refused batch aborts the call: INVALID_ARGUMENT for malformed input,
+PERMISSION_DENIED for an unknown sender or another cluster, and nothing of the
+batch reaches the node.
 
-Senders: one channel per peer. Every outbound message is its own task, so
-appends are pipelined (the core bounds how many are in flight per follower);
-a failed RPC just drops the message, because Raft retries by itself.
+The unary methods stay (fallback, tools, tests): the server hands a request to
+the node and returns whatever reply the core produced for that sender; when
+the core has no reply the response carries an empty sender and the caller
+ignores it. Snapshots always use InstallSnapshot (a client stream of chunks).
+
+Senders: one channel per peer; a failed call or stream just drops what it
+carried, because Raft retries by itself.
 """
 
 from __future__ import annotations
