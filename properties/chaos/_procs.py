@@ -89,6 +89,7 @@ class ChaosCluster:
         self.unexpected_exits: list[str] = []
         self._logs: dict[str, IO[bytes]] = {}
         self._reported: set[int] = set()
+        self.closed = False
 
     @property
     def client_addresses(self) -> list[str]:
@@ -107,7 +108,9 @@ class ChaosCluster:
         return ",".join(parts)
 
     def start(self, node: str) -> None:
-        """start launches one node (it must not be running)."""
+        """start launches one node (it must not be running); nothing once closed."""
+        if self.closed:
+            return
         old = self.procs.get(node)
         if old is not None and old.poll() is None:
             raise RuntimeError(f"{node} is already running")
@@ -249,6 +252,13 @@ class ChaosCluster:
             self.stop_node(node)
 
     async def close(self) -> None:
+        """close stops every node for good: a start() after it launches nothing.
+
+        The injector may still be running when an interrupted run cleans up (its task
+        is cancelled only after the run's own task); a restart it had scheduled must
+        not leave a node behind once the harness has gone.
+        """
+        self.closed = True
         self.stop_all()
         for proxy in self.proxies.values():
             await proxy.close()

@@ -155,29 +155,34 @@ async def _exercise(
     chaos = asyncio.create_task(injector.run())
     t0 = time.monotonic()
     next_progress = t0 + 5
-    # The run ends at the duration, or once both the operation target is met and the
-    # whole fault schedule has run (so the nightly size reaches both of its counts).
-    while time.monotonic() - t0 < cfg.duration_s:
-        await asyncio.sleep(0.2)
-        if clients.done() or (len(workload.history) >= cfg.max_ops and chaos.done()):
-            break
-        now = time.monotonic()
-        if now >= next_progress:
-            next_progress = now + 5
-            ops = workload.history.operations
-            unknown = sum(1 for o in ops if o.outcome is Outcome.UNKNOWN)
-            say(
-                f"[n={cfg.nodes}] t={now - t0:5.1f}s ops={len(ops)} unknown={unknown} "
-                f"faults={len(injector.records)}/{len(faults)}"
-            )
-    injector.stop.set()
-    await chaos
-    cluster.heal()
-    for node in cluster.ids:
-        cluster.resume(node)
-    workload.stop.set()
-    with contextlib.suppress(TimeoutError):  # wait_for cancels: in-flight ops become unknown
-        await asyncio.wait_for(clients, cfg.workload.op_deadline_s * 3)
+    try:
+        # The run ends at the duration, or once both the operation target is met and the
+        # whole fault schedule has run (so the nightly size reaches both of its counts).
+        while time.monotonic() - t0 < cfg.duration_s:
+            await asyncio.sleep(0.2)
+            if clients.done() or (len(workload.history) >= cfg.max_ops and chaos.done()):
+                break
+            now = time.monotonic()
+            if now >= next_progress:
+                next_progress = now + 5
+                ops = workload.history.operations
+                unknown = sum(1 for o in ops if o.outcome is Outcome.UNKNOWN)
+                say(
+                    f"[n={cfg.nodes}] t={now - t0:5.1f}s ops={len(ops)} unknown={unknown} "
+                    f"faults={len(injector.records)}/{len(faults)}"
+                )
+        injector.stop.set()
+        await chaos
+        cluster.heal()
+        for node in cluster.ids:
+            cluster.resume(node)
+        workload.stop.set()
+        with contextlib.suppress(TimeoutError):  # wait_for cancels: in-flight ops become unknown
+            await asyncio.wait_for(clients, cfg.workload.op_deadline_s * 3)
+    except BaseException:  # interrupted: no fault may fire, no client run, after this
+        chaos.cancel()
+        clients.cancel()
+        raise
     report.fault_records = injector.records
     report.faults.update(r.kind.value for r in injector.records)
     for note in cluster.check_exits():
