@@ -112,11 +112,24 @@ class CatalogueResult:
 
     @property
     def survived(self) -> tuple[str, ...]:
-        return tuple(row.name for row in self.mutants if not row.ok)
+        """survived: mutants no engine caught, other than documented engine gaps."""
+        return tuple(row.name for row in self.mutants if not row.ok and not _gap(row.name))
+
+    @property
+    def gaps(self) -> tuple[str, ...]:
+        """gaps: uncaught mutants whose catalogue entry documents why no engine reaches them."""
+        return tuple(row.name for row in self.mutants if not row.ok and _gap(row.name))
 
     @property
     def ok(self) -> bool:
         return self.baseline.ok and not self.survived
+
+
+def _gap(name: str) -> str:
+    try:
+        return mutant_by_name(name).engine_gap
+    except KeyError:
+        return ""
 
 
 def explorer_settings(mutant: Mutant) -> dict[str, object]:

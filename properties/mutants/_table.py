@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
+from properties.mutants._catalogue import mutant_by_name
 from properties.mutants._engines import EngineOutcome, Verdict
 from properties.mutants._harness import CatalogueResult, MutantResult
 
@@ -20,9 +21,11 @@ def _cell(outcome: EngineOutcome) -> str:
             assert_never(outcome.verdict)
 
 
-def _row(result: MutantResult, baseline: bool) -> list[str]:
+def _row(result: MutantResult, baseline: bool, gaps: tuple[str, ...] = ()) -> list[str]:
     verdicts = ("PASS", "FAIL") if baseline else ("yes", "NO")
     killed = verdicts[0] if result.ok else verdicts[1]
+    if not result.ok and result.name in gaps:
+        killed = "gap"
     return [
         result.name,
         result.bug,
@@ -33,15 +36,19 @@ def _row(result: MutantResult, baseline: bool) -> list[str]:
 
 
 def summary_line(result: CatalogueResult) -> str:
-    """summary_line is the table's last line: `mutants: K killed, S survived`."""
-    return f"mutants: {result.killed} killed, {len(result.survived)} survived"
+    """summary_line is the table's last line: `mutants: K killed, S survived[, G known gaps]`."""
+    line = f"mutants: {result.killed} killed, {len(result.survived)} survived"
+    if result.gaps:
+        line += f", {len(result.gaps)} known engine gaps"
+    return line
 
 
 def format_table(result: CatalogueResult) -> str:
     """format_table renders the table; the baseline row comes first, the tally line last."""
     headers = ["mutant", "bug", *result.engines, "killed", "witness"]
     rows = [_row(result.baseline, baseline=True)]
-    rows.extend(_row(row, baseline=False) for row in result.mutants)
+    gaps = result.gaps
+    rows.extend(_row(row, baseline=False, gaps=gaps) for row in result.mutants)
     widths = [max(len(r[c]) for r in [headers, *rows]) for c in range(len(headers))]
 
     def line(cells: list[str]) -> str:
@@ -57,7 +64,9 @@ def format_table(result: CatalogueResult) -> str:
             if o.verdict is not Verdict.MISSED
         )
     for row in result.mutants:
-        if not row.ok:
+        if not row.ok and row.name in gaps:
+            notes.append(f"known engine gap {row.name}: {mutant_by_name(row.name).engine_gap}")
+        elif not row.ok:
             misses = "; ".join(f"{o.engine}: {o.detail}" for o in row.outcomes if o.detail)
             notes.append(f"survived {row.name}: {row.error or misses}")
     mode = "quick (stop at first catch)" if result.quick else "full (every engine)"

@@ -26,6 +26,7 @@ __all__ = [
     "restriction_witness",
     "sentinel_witness",
     "single_server_change_witness",
+    "single_server_removal_witness",
     "stale_read_witness",
     "stale_timeout_now_witness",
     "stale_vote_reply_witness",
@@ -266,3 +267,29 @@ def stale_timeout_now_witness(run: Run) -> None:
 
 def _timeout_now(message: Message) -> bool:
     return isinstance(message, AppendRequest) and message.timeout_now
+
+
+def single_server_removal_witness(run: Run) -> None:
+    """The same bug with two removals on a plain four-voter cluster (thesis 4.1).
+
+    Node 0 (term 1) removes 3: {0,1,2}, on node 0 only. Node 1 wins term 2 with 2 and 3 and at
+    once removes 0: {1,2,3}, committed with 3. Node 0 wins term 3 under {0,1,2} with node 2,
+    whose log is empty, and commits its change over node 1's. The majorities {0,2} and {1,3}
+    of the two configurations do not overlap.
+    """
+    run.elect(0, (1, 2))
+    run.remove(0, 3)  # refused by the spec: no entry of term 1 has committed
+    run.check_quorum(2)
+    run.check_quorum(3)
+    run.timeout(1)
+    run.exchange("prevote", 1, 2)
+    run.exchange("prevote", 1, 3)
+    run.exchange("vote", 1, 2)
+    run.exchange("vote", 1, 3)
+    run.remove(1, 0)
+    run.replicate(1, 3)
+    run.deliver("vote", 1, 0)  # node 0 learns term 2
+    run.timeout(0)
+    run.exchange("prevote", 0, 2)
+    run.exchange("vote", 0, 2)
+    run.replicate(0, 2)

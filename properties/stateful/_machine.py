@@ -315,6 +315,16 @@ class ClusterMachine(RuleBasedStateMachine):
         self.broadcast_append(who)
         self.settle()
 
+    @precondition(lambda self: self._has_leader() and self.cluster.size > 1)
+    @rule(who=_WHO, peer=_WHO)
+    def replicate_one(self, who: int, peer: int) -> None:
+        """replicate_one: a leader replicates to one peer only, then `settle` (a slow network
+        where one follower hears first; how uncommitted entries end up on a minority)."""
+        node = _choose(self._leaders_first(), who)
+        self._apply(NodeInput(node, SendAppend(_choose(self._peers(node), peer))))
+        if self._deliverable():
+            self.settle()
+
     @precondition(lambda self: self._has_leader())
     @rule(who=_WHO)
     def commit_round(self, who: int) -> None:
