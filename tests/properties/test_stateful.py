@@ -71,10 +71,10 @@ def test_run_stateful_passes_on_the_spec_and_reaches_interesting_states() -> Non
 
     A run that never elects a leader checks nearly nothing, so coverage is part of the verdict.
     """
-    result = run_stateful("ci", max_examples=80)
+    result = run_stateful("ci", max_examples=100)
     assert result.ok, result.counterexample
     assert result.counterexample is None
-    assert result.examples >= 80
+    assert result.examples >= 100
     assert result.steps > result.examples
     assert result.steps_per_second > 0
     assert set(COVERAGE_KEYS) <= set(result.coverage)
@@ -115,7 +115,10 @@ def test_a_node_that_grants_every_vote_is_caught() -> None:
     """
     with mock.patch("spec._step.on_vote_request", _grant_everything):
         result = run_stateful("ci")
-    text = _assert_caught(result, ("one_vote_per_term", "election_safety"))
+    # Granting every vote also grants stale logs: whichever claim breaks first is a catch.
+    text = _assert_caught(
+        result, ("one_vote_per_term", "election_safety", "votes_respect_restriction")
+    )
     assert "VoteReq" in text
 
 
