@@ -46,6 +46,9 @@ async def _fire_on_a_leader(tmp_path: Path) -> None:
     await node.start()
     try:
         await wait_for(lambda: node.role.value == "leader" or None, 10, "self-election")
+        # A committed write flushes every event up to the Ready that made us leader (the
+        # role changes in the core before that Ready's write finishes).
+        await node.propose(encode_put("k", b"first", "", 0))
         trace = tmp_path / "traces" / "node-solo.ndjson"
         before = _inputs(trace).count("timeout")
         node._on_election_timer()  # what the timer does when its deadline passes
