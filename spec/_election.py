@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from spec._commit import advance_commit
 from spec._inuse import voters_in_use
-from spec._log import Entry, EntryKind, is_up_to_date, last_index, last_term
+from spec._log import Entry, EntryKind, is_up_to_date, last_index, last_term, spliced
 from spec._messages import VoteRequest, VoteResponse
 from spec._quorum import is_quorum
 from spec._state import NodeState, Role
@@ -123,7 +123,7 @@ def become_leader(state: NodeState) -> Transition:
         raise DisabledError("only a candidate can become leader")
     log = state.log
     if state.commit < last_index(log):
-        log = (*log, Entry(state.term, EntryKind.NOOP))
+        log = spliced(log, len(log), (Entry(state.term, EntryKind.NOOP),))
         sentinel = last_index(log)
     else:
         sentinel = state.commit

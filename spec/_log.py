@@ -22,6 +22,7 @@ __all__ = [
     "last_index",
     "last_term",
     "latest_config",
+    "spliced",
     "term_at",
 ]
 
@@ -104,6 +105,23 @@ def first_index_of_term(log: Log, index: int, floor: int) -> int:
     return index
 
 
+def _scan_for_config(log: Log, end: int) -> tuple[int, Config | None]:
+    for index in range(end, 0, -1):
+        entry = log[index - 1]
+        if entry.kind is EntryKind.CONFIG:
+            return index, entry.config
+    return 0, None
+
+
+# Every quorum question of a step (commit, votes, reads, who to replicate to) asks for the
+# newest config entry of the same few immutable logs, and without config entries the answer
+# costs a scan of the whole log. So the answer is remembered by the log's identity. The memo
+# holds the log itself, so its id cannot be reused while remembered; it never changes a
+# result, only how often a long log is scanned, and it is cleared when it fills.
+_NEWEST_CONFIG: dict[int, tuple[Log, int, Config | None]] = {}
+_NEWEST_CONFIG_LIMIT = 1024
+
+
 def latest_config(log: Log, upto: int | None = None) -> tuple[int, Config | None]:
     """latest_config is (index, config) of the newest CONFIG entry at or below `upto`.
 
@@ -111,9 +129,37 @@ def latest_config(log: Log, upto: int | None = None) -> tuple[int, Config | None
     server uses the latest configuration in its log whether or not it is committed (thesis
     4.1), so truncating a config entry reverts to the one before it.
     """
-    end = len(log) if upto is None else min(upto, len(log))
-    for index in range(end, 0, -1):
-        entry = log[index - 1]
-        if entry.kind is EntryKind.CONFIG:
-            return index, entry.config
-    return 0, None
+    hit = _NEWEST_CONFIG.get(id(log))
+    if hit is not None and hit[0] is log:
+        index, config = hit[1], hit[2]
+    else:
+        index, config = _scan_for_config(log, len(log))
+        _remember_config(log, index, config)
+    if upto is None or index <= upto:
+        return index, config
+    return _scan_for_config(log, min(upto, index - 1))
+
+
+def _remember_config(log: Log, index: int, config: Config | None) -> None:
+    if len(_NEWEST_CONFIG) >= _NEWEST_CONFIG_LIMIT:
+        _NEWEST_CONFIG.clear()
+    _NEWEST_CONFIG[id(log)] = (log, index, config)
+
+
+def spliced(log: Log, keep: int, entries: Log) -> Log:
+    """spliced is `log[:keep] + entries`, the one way the spec grows or rewrites a log.
+
+    It hands the parent log's newest-config answer on to the new log, so appending to a long
+    log never rescans it (see `latest_config`).
+    """
+    new = log + entries if keep >= len(log) else log[:keep] + entries
+    hit = _NEWEST_CONFIG.get(id(log))
+    if hit is None or hit[0] is not log or hit[1] > keep:
+        return new  # unknown, or the newest config was cut off: scanned when first asked
+    index, config = hit[1], hit[2]
+    for offset in range(len(entries) - 1, -1, -1):
+        if entries[offset].kind is EntryKind.CONFIG:
+            index, config = keep + offset + 1, entries[offset].config
+            break
+    _remember_config(new, index, config)
+    return new

@@ -24,7 +24,7 @@ from dataclasses import replace
 from spec._commit import advance_commit
 from spec._config import Config
 from spec._inuse import config_in_use
-from spec._log import Entry, EntryKind, last_index, latest_config, term_at
+from spec._log import Entry, EntryKind, last_index, latest_config, spliced, term_at
 from spec._state import NodeState, Role
 from spec._transition import DisabledError, Transition, step_down
 
@@ -69,7 +69,7 @@ def _known(state: NodeState, node: int) -> None:
 
 def _append_config(state: NodeState, config: Config) -> Transition:
     """_append_config appends the change; a single-voter configuration commits it at once."""
-    log = (*state.log, Entry(state.term, EntryKind.CONFIG, b"", config))
+    log = spliced(state.log, len(state.log), (Entry(state.term, EntryKind.CONFIG, b"", config),))
     match = list(state.match_index)
     match[state.id] = last_index(log)
     leader = replace(state, log=log, match_index=tuple(match))

@@ -12,6 +12,7 @@ from spec._log import (
     entries_from,
     first_index_of_term,
     last_index,
+    spliced,
     term_at,
 )
 from spec._messages import AppendRequest, AppendResponse
@@ -92,7 +93,7 @@ def on_client_request(state: NodeState, payload: bytes) -> Transition:
     _require_leader(state)
     if state.transfer_target is not None:
         raise DisabledError(f"leadership transfer to node {state.transfer_target} in progress")
-    log = (*state.log, Entry(state.term, EntryKind.NORMAL, payload))
+    log = spliced(state.log, len(state.log), (Entry(state.term, EntryKind.NORMAL, payload),))
     match = list(state.match_index)
     match[state.id] = last_index(log)
     return Transition(advance_commit(replace(state, log=log, match_index=tuple(match))))
@@ -150,11 +151,11 @@ def _merge(
         index = prev_index + 1 + offset
         existing = term_at(log, index)
         if existing is None:
-            return log + entries[offset:]
+            return spliced(log, len(log), entries[offset:])
         if existing != entry.term:
             if index <= commit:
                 raise DisabledError(f"append conflicts with committed entry {index}")
-            return log[: index - 1] + entries[offset:]
+            return spliced(log, index - 1, entries[offset:])
     return log
 
 
