@@ -7,6 +7,8 @@ Public API:
 - ``StateMachine``: the protocol your replicated application implements;
   ``KVStateMachine`` is a ready-made key-value store with exactly-once writes.
 - ``RaftClient`` / ``KVClient``: asyncio clients that find the leader.
+- ``TlsConfig``: certificate paths for TLS (cert + key) or mutual TLS (+ ca), for
+  ``NodeConfig.tls`` and the clients' ``tls=``.
 - Errors: ``ConfigError``, ``NotLeaderError``, ``ProposalLostError``,
   ``NodeStoppedError``, ``NoLeaderError``, ``ClientError``.
 """
@@ -16,6 +18,7 @@ from impl._config import ConfigError, NodeConfig
 from impl._kv import KVStateMachine
 from impl._node import Node, NodeStatus
 from impl._node_errors import NodeError, NodeStoppedError, NotLeaderError, ProposalLostError
+from impl._security import TlsConfig
 from impl._statemachine import StateMachine
 
 __all__ = [
@@ -34,4 +37,5 @@ __all__ = [
     "ProposalLostError",
     "RaftClient",
     "StateMachine",
+    "TlsConfig",
 ]
