@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import Any, TextIO
 from impl import KVStateMachine
 from impl._core import EntryKind
 from impl._storage import SqliteStorage
+from tests._ports import consecutive_free_ports, free_ports
 
 __all__ = [
     "ROOT",
@@ -46,41 +46,6 @@ STORE_NAME = "raft.sqlite3"
 def cli_command(*args: str) -> list[str]:
     """cli_command is ``raftwright ARGS`` run with this interpreter (the venv's)."""
     return [sys.executable, "-m", "impl.cli", *args]
-
-
-def free_ports(count: int) -> list[int]:
-    """free_ports asks the OS for unused loopback ports (bind to port 0, then release)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def consecutive_free_ports(count: int, attempts: int = 50) -> int:
-    """consecutive_free_ports returns a base port such that base..base+count-1 are free now."""
-    for _ in range(attempts):
-        (base,) = free_ports(1)
-        if base + count > 65535:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no run of free loopback ports found")
 
 
 @dataclass

@@ -2,53 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from impl import KVStateMachine, Node, NodeConfig
+from tests._ports import consecutive_free_ports, free_ports, wait_for
+
+__all__ = ["CLUSTER_ID", "LocalCluster", "consecutive_free_ports", "free_ports", "wait_for"]
 
 CLUSTER_ID = "net-test"
 
 T = TypeVar("T")
-
-
-def free_ports(count: int) -> list[int]:
-    """free_ports asks the OS for unused loopback ports (bind to port 0, then release)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def consecutive_free_ports(count: int, attempts: int = 50) -> int:
-    """consecutive_free_ports returns a base port such that base..base+count-1 are free."""
-    for _ in range(attempts):
-        base = free_ports(1)[0]
-        if base + count > 65535:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no run of free ports found")
 
 
 class LocalCluster:
@@ -122,16 +87,3 @@ class LocalCluster:
             return leader if others_follow == len(self.nodes) - 1 else None
 
         return await wait_for(settled, timeout_s, "no settled leader")
-
-
-async def wait_for(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
-    """wait_for polls probe every 20 ms until it returns a non-None value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if loop.time() >= deadline:
-            raise AssertionError(f"timed out after {timeout_s}s: {what}")
-        await asyncio.sleep(0.02)

@@ -2,51 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gzip
 import json
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from impl import KVStateMachine, Node, NodeConfig
 from impl._security import TlsConfig
+from tests._ports import free_ports, wait_for
 
 __all__ = ["NodeSpec", "OpsCluster", "free_ports", "trace_events", "wait_for"]
 
 CLUSTER_ID = "ops-test"
 
 T = TypeVar("T")
-
-
-def free_ports(count: int) -> list[int]:
-    """free_ports asks the OS for unused loopback ports (bind to port 0, then release)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-async def wait_for(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
-    """wait_for polls probe every 20 ms until it returns a non-None value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if loop.time() >= deadline:
-            raise AssertionError(f"timed out after {timeout_s}s: {what}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass
