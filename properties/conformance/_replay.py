@@ -508,7 +508,11 @@ class NodeReplay:
             self.stats.relaxations["append rejection hint: checked against the log"] += 1
             same = record["mi"] == request["pi"] and (
                 (hint == 0 and hint_term == 0)
-                or (hint < request["pi"] and term_at(state.log, hint) == hint_term)
+                or (
+                    hint <= request["pi"]
+                    and hint_term <= request["pt"]
+                    and term_at(state.log, hint) == hint_term
+                )
                 or (hint == len(state.log) and hint_term == term_at(state.log, hint))
             )
         if not same:
