@@ -189,7 +189,8 @@ def leader_completeness(cluster: ClusterState) -> str | None:
 def state_machine_safety(cluster: ClusterState) -> str | None:
     """No two nodes apply different entries at one index (section 5.4.3)."""
     for a, b in combinations(cluster.nodes, 2):
-        shared = min(a.commit, b.commit)
+        # A commit past the log is commit_within_log's to report; compare what both hold.
+        shared = min(a.commit, b.commit, len(a.log), len(b.log))
         for index in range(1, shared + 1):
             if a.log[index - 1] != b.log[index - 1]:
                 return f"nodes {a.id} and {b.id} committed different entries at index {index}"
@@ -372,6 +373,8 @@ def commit_by_voter_quorum(before: ClusterState, action: Action, after: ClusterS
         if old.role is not Role.LEADER or new.term != old.term or new.commit <= old.commit:
             continue
         index = new.commit
+        if index > len(new.log):
+            continue  # commit_within_log reports a commit past the log
         entry = new.log[index - 1]
         voters = config_in_use(new).voters  # a change counts under the config it creates
         holders = [

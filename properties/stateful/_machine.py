@@ -163,6 +163,10 @@ class ClusterMachine(RuleBasedStateMachine):
     def _live(self) -> list[int]:
         return [i for i in range(self.cluster.size) if i not in self.cluster.crashed]
 
+    def _leaders(self) -> list[int]:
+        nodes = self.cluster.nodes
+        return [i for i in self._live() if nodes[i].role is Role.LEADER]
+
     def _leaders_first(self) -> list[int]:
         nodes = self.cluster.nodes
         live = self._live()
@@ -273,6 +277,50 @@ class ClusterMachine(RuleBasedStateMachine):
         """read_request asks for a linearizable read with a fresh id (thesis 6.4)."""
         self._next_read += 1
         self._apply(NodeInput(_choose(self._leaders_first(), who), ReadRequest(self._next_read)))
+
+    @precondition(
+        lambda self: (
+            len(self._leaders()) == 1
+            and self.cluster.size >= 3
+            and not self.cluster.partition
+            and not self.cluster.crashed
+        )
+    )
+    @rule()
+    def deposed_leader_read(self) -> None:
+        """deposed_leader_read: the leader is cut off, the others elect and commit, and the old
+        leader, which has not heard of it, is asked for a read (thesis 6.4, the stale read that
+        ReadIndex exists to prevent). Each step is an ordinary action; any may be refused.
+        """
+        (old,) = self._leaders()
+        rest = frozenset(range(self.cluster.size)) - {old}
+        self._apply(Partition((frozenset({old}), rest)))
+        for node in sorted(rest):
+            self._apply(NodeInput(node, CheckQuorum()))  # their lease on the old leader ends
+        self._apply(NodeInput(min(rest), ElectionTimeout()))
+        self.settle()
+        newer = [i for i in self._leaders() if i != old]
+        if newer:
+            self._next_payload += 1
+            self._apply(NodeInput(newer[0], ClientRequest(f"v{self._next_payload}".encode())))
+            for peer in sorted(rest - {newer[0]}):
+                self._apply(NodeInput(newer[0], SendAppend(peer)))
+            self.settle()
+        self._next_read += 1
+        self._apply(NodeInput(old, ReadRequest(self._next_read)))
+
+    @precondition(lambda self: len(self._leaders()) > 1)
+    @rule()
+    def read_at_oldest_leader(self) -> None:
+        """read_at_oldest_leader asks the leader of the oldest term for a read (thesis 6.4).
+
+        A deposed leader that has not yet heard of its successor is where stale reads come
+        from; leaders-first draws would rarely pick it while a newer leader exists.
+        """
+        nodes = self.cluster.nodes
+        oldest = min(self._leaders(), key=lambda i: nodes[i].term)
+        self._next_read += 1
+        self._apply(NodeInput(oldest, ReadRequest(self._next_read)))
 
     @precondition(lambda self: self._has_leader() and self.cluster.size > 1)
     @rule(who=_WHO, peer=_WHO, offset=_OFFSET, count=_COUNT)
