@@ -91,7 +91,7 @@ def test_runs_change_membership_and_transfer_leadership() -> None:
     Reference: thesis sections 4.1 (single-server changes), 4.2.1 (learners), 3.10 (transfer);
     the universe is larger than the initial configuration in part of the runs.
     """
-    result = run_stateful("ci", max_examples=150)
+    result = run_stateful("ci", max_examples=400)
     assert result.ok, result.counterexample
     for milestone in ("config_committed", "learner_in_use", "timeout_now_sent"):
         assert result.coverage[milestone] > 0, (milestone, result.coverage)
