@@ -325,17 +325,23 @@ def _prevote_grants(old: NodeState, action: Action) -> frozenset[int]:
     return grants
 
 
-def _is_timeout_now(action: Action, node: NodeState) -> bool:
-    """The action hands `node` its current leader's TimeoutNow (thesis 3.10)."""
+def _timeout_now_term(action: Action, node: NodeState) -> int | None:
+    """The term of a leader's TimeoutNow that the action hands `node`, if it does (thesis 3.10).
+
+    The leader's term may be newer than the node's (it missed that election, e.g. it was
+    down): accepting the append adopts the term, and the transfer election follows at once.
+    """
     if not isinstance(action, Deliver):
-        return False
+        return None
     message = action.message
-    return (
+    if (
         isinstance(message, AppendRequest)
         and message.timeout_now
         and message.dst == node.id
-        and message.term == node.term
-    )
+        and message.term >= node.term
+    ):
+        return message.term
+    return None
 
 
 def no_term_inflation(before: ClusterState, action: Action, after: ClusterState) -> str | None:
@@ -352,7 +358,8 @@ def no_term_inflation(before: ClusterState, action: Action, after: ClusterState)
             message = action.message
             if not (isinstance(message, VoteRequest) and message.prevote):
                 continue
-        if new.term == old.term + 1 and _is_timeout_now(action, old):
+        leader_term = _timeout_now_term(action, old)
+        if leader_term is not None and new.term == leader_term + 1:
             continue
         if not is_quorum(_prevote_grants(old, action), voters_in_use(old)):
             return f"node {old.id} raised its term to {new.term} without a prevote quorum"

@@ -308,6 +308,18 @@ def test_no_term_inflation_allows_only_the_timeout_now_election() -> None:
     assert "no_term_inflation" in _transition_violations(before, jump, Deliver(now))
 
 
+def test_no_term_inflation_allows_a_timeout_now_from_a_newer_leader() -> None:
+    """Reference: thesis 3.10; a target that missed the leader's election (it was down) adopts
+    the leader's term from the TimeoutNow and campaigns one term above it (found by the
+    stateful engine: a transfer abandoned by a leader that then crashed)."""
+    now = AppendRequest(1, 0, 1, 0, 0, (), 0, 0, timeout_now=True)
+    behind = _with_nodes(BASE, n0={"term": 0})
+    after = _with_nodes(BASE, n0={"term": 2, "voted_for": 0, "role": Role.CANDIDATE})
+    assert "no_term_inflation" not in _transition_violations(behind, after, Deliver(now))
+    jump = _with_nodes(BASE, n0={"term": 3, "voted_for": 0, "role": Role.CANDIDATE})
+    assert "no_term_inflation" in _transition_violations(behind, jump, Deliver(now))
+
+
 def test_votes_respect_restriction_fires_on_a_grant_to_a_stale_log() -> None:
     """Reference: section 5.4.1; thesis 3.10 / 4.2.3, a transfer never bypasses the log check."""
     voter = _with_nodes(BASE, n1={"term": 1, "log": (E1,)})
