@@ -24,7 +24,7 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from impl._client import LEADER_ADDR_KEY, LEADER_ID_KEY
+from impl._grpc_errors import abort_for
 from impl._node_errors import NodeStoppedError, NotLeaderError
 from impl.generated import client_pb2
 
@@ -86,17 +86,10 @@ class _Transfer:
         node = self._node
         try:
             node.transfer_leadership(pb.to)
-        except NotLeaderError as exc:
-            metadata: list[tuple[str, str]] = []
-            if exc.leader_id:
-                metadata.append((LEADER_ID_KEY, exc.leader_id))
-            if exc.leader_address:
-                metadata.append((LEADER_ADDR_KEY, exc.leader_address))
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc), tuple(metadata))
+        except (NotLeaderError, NodeStoppedError) as exc:
+            await abort_for(exc, context)
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except NodeStoppedError as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return client_pb2.TransferLeadershipResponse(leader=node.config.node_id, term=node.term)
 
 

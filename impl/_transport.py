@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, assert_never
 import grpc
 from grpc import aio
 
-from impl._client import LEADER_ADDR_KEY, LEADER_ID_KEY
 from impl._convert import (
     EntryEncoder,
     MalformedProtoError,
@@ -72,6 +71,7 @@ from impl._core import (
     VoteResponse,
     WrongCluster,
 )
+from impl._grpc_errors import abort_for
 from impl._health import add_ops_services
 from impl._kv import encode_delete, encode_get, encode_put
 from impl._metrics import metrics_for
@@ -367,22 +367,6 @@ class _StreamHandler:
                     item.cancel()
 
 
-async def _abort_for(exc: Exception, context: aio.ServicerContext[Any, Any]) -> None:
-    """_abort_for maps a Node error to a gRPC status (re-raises anything else)."""
-    if isinstance(exc, NotLeaderError):
-        metadata: list[tuple[str, str]] = []
-        if exc.leader_id:
-            metadata.append((LEADER_ID_KEY, exc.leader_id))
-        if exc.leader_address:
-            metadata.append((LEADER_ADDR_KEY, exc.leader_address))
-        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc), tuple(metadata))
-    if isinstance(exc, ProposalLostError):
-        await context.abort(grpc.StatusCode.ABORTED, str(exc))
-    if isinstance(exc, NodeStoppedError):
-        await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-    raise exc
-
-
 class _ClientService:
     """RaftClient and KeyValue handlers on top of Node.propose / Node.read / Node.status."""
 
@@ -393,14 +377,14 @@ class _ClientService:
         try:
             return await self._node.propose(command)
         except (NotLeaderError, ProposalLostError, NodeStoppedError) as exc:
-            await _abort_for(exc, context)
+            await abort_for(exc, context)
             raise
 
     async def _read(self, query: bytes, context: aio.ServicerContext[Any, Any]) -> bytes:
         try:
             return await self._node.read(query)
         except (NotLeaderError, ProposalLostError, NodeStoppedError) as exc:
-            await _abort_for(exc, context)
+            await abort_for(exc, context)
             raise
 
     @staticmethod

@@ -35,7 +35,7 @@ def _require_leader(state: NodeState) -> None:
         raise DisabledError("only the leader replicates")
 
 
-def _append_to(state: NodeState, peer: int, prev_index: int, count: int) -> AppendRequest:
+def append_to(state: NodeState, peer: int, prev_index: int, count: int) -> AppendRequest:
     prev_term = term_at(state.log, prev_index)
     assert prev_term is not None  # callers check prev_index <= last_index
     return AppendRequest(
@@ -69,7 +69,7 @@ def on_send_append(
     size = available if count is None else count
     if not 0 <= size <= available:
         raise DisabledError(f"count {size} is outside 0..{available}")
-    return Transition(state, (_append_to(state, peer, prev, size),))
+    return Transition(state, (append_to(state, peer, prev, size),))
 
 
 def on_heartbeat_due(state: NodeState) -> Transition:
@@ -78,7 +78,7 @@ def on_heartbeat_due(state: NodeState) -> Transition:
     return Transition(
         state,
         tuple(
-            _append_to(state, peer, state.next_index[peer] - 1, 0)
+            append_to(state, peer, state.next_index[peer] - 1, 0)
             for peer in members_in_use(state)
             if peer != state.id
         ),

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from spec._inuse import voters_in_use
-from spec._log import entries_from, last_index, term_at
+from spec._log import last_index
 from spec._messages import AppendRequest, AppendResponse
+from spec._replication import append_to
 from spec._state import NodeState, Role
 from spec._transition import DisabledError, Transition
 
@@ -30,36 +31,12 @@ def timeout_now(state: NodeState, target: int) -> AppendRequest:
     Sent once the target's match index equals the leader's last index, so it usually carries
     no entries; the consistency check makes it safe whatever the target holds.
     """
-    prev = min(state.next_index[target] - 1, last_index(state.log))
-    prev_term = term_at(state.log, prev)
-    assert prev_term is not None
-    return AppendRequest(
-        src=state.id,
-        dst=target,
-        term=state.term,
-        prev_index=prev,
-        prev_term=prev_term,
-        entries=entries_from(state.log, prev + 1, last_index(state.log) - prev),
-        leader_commit=state.commit,
-        read_ctx=state.read_seq,
-        timeout_now=True,
-    )
+    return replace(_catch_up(state, target), timeout_now=True)
 
 
 def _catch_up(state: NodeState, target: int) -> AppendRequest:
     prev = min(state.next_index[target] - 1, last_index(state.log))
-    prev_term = term_at(state.log, prev)
-    assert prev_term is not None
-    return AppendRequest(
-        src=state.id,
-        dst=target,
-        term=state.term,
-        prev_index=prev,
-        prev_term=prev_term,
-        entries=entries_from(state.log, prev + 1, last_index(state.log) - prev),
-        leader_commit=state.commit,
-        read_ctx=state.read_seq,
-    )
+    return append_to(state, target, prev, last_index(state.log) - prev)
 
 
 def on_transfer_leadership(state: NodeState, target: int) -> Transition:
