@@ -54,6 +54,21 @@ class RaftClientStub:
                 request_serializer=client__pb2.TransferLeadershipRequest.SerializeToString,
                 response_deserializer=client__pb2.TransferLeadershipResponse.FromString,
                 _registered_method=True)
+        self.AddMember = channel.unary_unary(
+                '/raftwright.v1.RaftClient/AddMember',
+                request_serializer=client__pb2.AddMemberRequest.SerializeToString,
+                response_deserializer=client__pb2.AddMemberResponse.FromString,
+                _registered_method=True)
+        self.RemoveMember = channel.unary_unary(
+                '/raftwright.v1.RaftClient/RemoveMember',
+                request_serializer=client__pb2.RemoveMemberRequest.SerializeToString,
+                response_deserializer=client__pb2.RemoveMemberResponse.FromString,
+                _registered_method=True)
+        self.ListMembers = channel.unary_unary(
+                '/raftwright.v1.RaftClient/ListMembers',
+                request_serializer=client__pb2.ListMembersRequest.SerializeToString,
+                response_deserializer=client__pb2.ListMembersResponse.FromString,
+                _registered_method=True)
 
 
 class RaftClientServicer:
@@ -83,6 +98,24 @@ class RaftClientServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddMember(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveMember(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMembers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RaftClientServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +138,21 @@ def add_RaftClientServicer_to_server(servicer, server):
                     servicer.TransferLeadership,
                     request_deserializer=client__pb2.TransferLeadershipRequest.FromString,
                     response_serializer=client__pb2.TransferLeadershipResponse.SerializeToString,
+            ),
+            'AddMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddMember,
+                    request_deserializer=client__pb2.AddMemberRequest.FromString,
+                    response_serializer=client__pb2.AddMemberResponse.SerializeToString,
+            ),
+            'RemoveMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveMember,
+                    request_deserializer=client__pb2.RemoveMemberRequest.FromString,
+                    response_serializer=client__pb2.RemoveMemberResponse.SerializeToString,
+            ),
+            'ListMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMembers,
+                    request_deserializer=client__pb2.ListMembersRequest.FromString,
+                    response_serializer=client__pb2.ListMembersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +263,87 @@ class RaftClient:
             '/raftwright.v1.RaftClient/TransferLeadership',
             client__pb2.TransferLeadershipRequest.SerializeToString,
             client__pb2.TransferLeadershipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftwright.v1.RaftClient/AddMember',
+            client__pb2.AddMemberRequest.SerializeToString,
+            client__pb2.AddMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftwright.v1.RaftClient/RemoveMember',
+            client__pb2.RemoveMemberRequest.SerializeToString,
+            client__pb2.RemoveMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftwright.v1.RaftClient/ListMembers',
+            client__pb2.ListMembersRequest.SerializeToString,
+            client__pb2.ListMembersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,9 @@ class RaftClientStub:
     Read: _grpc.UnaryUnaryMultiCallable[_client_pb2.ReadRequest, _client_pb2.ReadResponse]
     Status: _grpc.UnaryUnaryMultiCallable[_client_pb2.StatusRequest, _client_pb2.StatusResponse]
     TransferLeadership: _grpc.UnaryUnaryMultiCallable[_client_pb2.TransferLeadershipRequest, _client_pb2.TransferLeadershipResponse]
+    AddMember: _grpc.UnaryUnaryMultiCallable[_client_pb2.AddMemberRequest, _client_pb2.AddMemberResponse]
+    RemoveMember: _grpc.UnaryUnaryMultiCallable[_client_pb2.RemoveMemberRequest, _client_pb2.RemoveMemberResponse]
+    ListMembers: _grpc.UnaryUnaryMultiCallable[_client_pb2.ListMembersRequest, _client_pb2.ListMembersResponse]
 
 @_typing.type_check_only
 class RaftClientAsyncStub(RaftClientStub):
@@ -50,6 +53,9 @@ class RaftClientAsyncStub(RaftClientStub):
     Read: _aio.UnaryUnaryMultiCallable[_client_pb2.ReadRequest, _client_pb2.ReadResponse]  # type: ignore[assignment]
     Status: _aio.UnaryUnaryMultiCallable[_client_pb2.StatusRequest, _client_pb2.StatusResponse]  # type: ignore[assignment]
     TransferLeadership: _aio.UnaryUnaryMultiCallable[_client_pb2.TransferLeadershipRequest, _client_pb2.TransferLeadershipResponse]  # type: ignore[assignment]
+    AddMember: _aio.UnaryUnaryMultiCallable[_client_pb2.AddMemberRequest, _client_pb2.AddMemberResponse]  # type: ignore[assignment]
+    RemoveMember: _aio.UnaryUnaryMultiCallable[_client_pb2.RemoveMemberRequest, _client_pb2.RemoveMemberResponse]  # type: ignore[assignment]
+    ListMembers: _aio.UnaryUnaryMultiCallable[_client_pb2.ListMembersRequest, _client_pb2.ListMembersResponse]  # type: ignore[assignment]
 
 class RaftClientServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -79,5 +85,26 @@ class RaftClientServicer(metaclass=_abc_1.ABCMeta):
         request: _client_pb2.TransferLeadershipRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_client_pb2.TransferLeadershipResponse, _abc.Awaitable[_client_pb2.TransferLeadershipResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddMember(
+        self,
+        request: _client_pb2.AddMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_client_pb2.AddMemberResponse, _abc.Awaitable[_client_pb2.AddMemberResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RemoveMember(
+        self,
+        request: _client_pb2.RemoveMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_client_pb2.RemoveMemberResponse, _abc.Awaitable[_client_pb2.RemoveMemberResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListMembers(
+        self,
+        request: _client_pb2.ListMembersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_client_pb2.ListMembersResponse, _abc.Awaitable[_client_pb2.ListMembersResponse]]: ...
 
 def add_RaftClientServicer_to_server(servicer: RaftClientServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

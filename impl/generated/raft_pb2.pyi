@@ -41,7 +41,7 @@ class _EntryKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EntryKind.V
     ENTRY_KIND_NOOP: _EntryKind.ValueType  # 1
     """the leader's term-change sentinel entry"""
     ENTRY_KIND_CONFIG: _EntryKind.ValueType  # 2
-    """reserved for membership changes"""
+    """membership change: data is the full new config as JSON"""
 
 class EntryKind(_EntryKind, metaclass=_EntryKindEnumTypeWrapper):
     """Kind of a log entry."""
@@ -51,7 +51,7 @@ ENTRY_KIND_NORMAL: EntryKind.ValueType  # 0
 ENTRY_KIND_NOOP: EntryKind.ValueType  # 1
 """the leader's term-change sentinel entry"""
 ENTRY_KIND_CONFIG: EntryKind.ValueType  # 2
-"""reserved for membership changes"""
+"""membership change: data is the full new config as JSON"""
 Global___EntryKind: _TypeAlias = EntryKind  # noqa: Y015
 
 @_typing.final
@@ -84,25 +84,77 @@ Global___Entry: _TypeAlias = Entry  # noqa: Y015
 
 @_typing.final
 class SnapshotMeta(_message.Message):
+    """The config at the snapshot index travels with it (thesis 4.1): voters (ids,
+    and their addresses when known) and learners (id -> address).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class VoterAddressesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class LearnersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     INDEX_FIELD_NUMBER: _builtins.int
     TERM_FIELD_NUMBER: _builtins.int
     VOTERS_FIELD_NUMBER: _builtins.int
+    VOTER_ADDRESSES_FIELD_NUMBER: _builtins.int
+    LEARNERS_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     term: _builtins.int
     @_builtins.property
     def voters(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def voter_addresses(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def learners(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
         self,
         *,
         index: _builtins.int = ...,
         term: _builtins.int = ...,
         voters: _abc.Iterable[_builtins.str] | None = ...,
+        voter_addresses: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        learners: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "term", b"term", "voters", b"voters"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "learners", b"learners", "term", b"term", "voter_addresses", b"voter_addresses", "voters", b"voters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
