@@ -18,16 +18,29 @@ The rules (the same on every side):
 Certificates must name the host peers and clients dial (a subjectAltName
 DNS or IP entry), as TLS hostname checks require.
 
-What mutual TLS does not do: it admits any certificate the CA signed, and it
-does not bind a certificate to a node id, so a holder of a client
-certificate could also speak the peer protocol. Keep the cluster's CA for
-this cluster only, and give client certificates only to trusted operators
-and services.
+Node identity (``verify_peer_id``, on by default under mutual TLS): mutual TLS
+alone admits any certificate the CA signed, so without more a holder of a
+client certificate, or of node n2's certificate, could speak the peer protocol
+as any member. So a node's certificate names the node it speaks for in a
+subjectAltName URI ``raftwright://<cluster-id>/<node-id>`` (node_identity_uri;
+percent-encoded where the ids need it), and a node refuses peer traffic
+(the peer stream and every unary peer RPC) whose sender is not among the node
+ids the caller's certificate names for this cluster. Why a URI and not the CN
+or a DNS name: the CN and DNS entries already mean "the host", and a
+hostname is not a node id; a URI in its own scheme cannot be mistaken for
+either, and it names the cluster too, so one CA may sign for several clusters
+without a node of one speaking in another. A certificate may name several
+node ids (one shared certificate for a StatefulSet's pods names every pod);
+it then speaks for each of them, so give each node its own where you can.
+Client calls (kv, status, transfer) need no identity: a client certificate
+names no node. Keep the cluster's CA for this cluster (or these clusters) only.
 """
 
 from __future__ import annotations
 
 import ssl
+import urllib.parse
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +49,15 @@ import grpc
 from impl._config import ConfigError, NodeConfig
 
 __all__ = [
+    "IDENTITY_SCHEME",
+    "PeerIdentityCheck",
     "TlsConfig",
     "TlsMaterial",
+    "certificate_node_ids",
     "channel_credentials",
     "load_tls",
     "node_channel_credentials",
+    "node_identity_uri",
     "node_server_credentials",
     "server_credentials",
 ]
@@ -58,12 +75,16 @@ class TlsConfig:
     """TlsConfig names the PEM files; cert and key go together (both or neither).
 
     A node needs cert and key; a client may give only ca (server-verified TLS)
-    or all three (mutual TLS).
+    or all three (mutual TLS). verify_peer_id (a node's setting; clients
+    ignore it): None means on exactly when mutual TLS is on (ca given); True
+    without ca is an error, because without client certificates there is no
+    identity to check; False turns the check off (mutual TLS only).
     """
 
     cert: Path | None = None
     key: Path | None = None
     ca: Path | None = None
+    verify_peer_id: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("cert", "key", "ca"):
@@ -74,6 +95,20 @@ class TlsConfig:
             raise ConfigError("tls: cert and key must be given together")
         if self.cert is None and self.ca is None:
             raise ConfigError("tls: give cert and key, or ca, or all three")
+        if self.verify_peer_id is not None and not isinstance(self.verify_peer_id, bool):
+            raise ConfigError(
+                f"tls: verify_peer_id must be true or false, got {self.verify_peer_id!r}"
+            )
+        if self.verify_peer_id and self.ca is None:
+            raise ConfigError(
+                "tls: verify_peer_id needs ca (mutual TLS): without client certificates"
+                " there is no node identity to check"
+            )
+
+    @property
+    def verifies_peer_id(self) -> bool:
+        """verifies_peer_id: the resolved switch (default: on under mutual TLS)."""
+        return self.ca is not None if self.verify_peer_id is None else self.verify_peer_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,3 +199,96 @@ def node_channel_credentials(config: NodeConfig) -> grpc.ChannelCredentials | No
     if config.tls is None:
         return None
     return channel_credentials(load_tls(config.tls))
+
+
+# ------------------------------------------------------------ node identity
+
+IDENTITY_SCHEME = "raftwright"
+
+# The grpc auth-context property holding the peer certificate's URI SANs.
+_PEER_URI = "peer_uri"
+
+
+def node_identity_uri(cluster_id: str, node_id: str) -> str:
+    """node_identity_uri is the subjectAltName URI a node's certificate carries.
+
+    Both ids are percent-encoded (RFC 3986) so any cluster id fits; the
+    ids raftwright accepts for nodes (letters, digits, _ . -) need none.
+    """
+    quote = urllib.parse.quote
+    return f"{IDENTITY_SCHEME}://{quote(cluster_id, safe='')}/{quote(node_id, safe='')}"
+
+
+def _node_id_of(uri: str, cluster_id: str) -> str | None:
+    """_node_id_of: the node id a URI names for cluster_id, or None (another cluster, not ours)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme.lower() != IDENTITY_SCHEME:
+        return None
+    authority, slash, path = rest.partition("/")
+    if not slash or not path or "/" in path or "?" in path or "#" in path:
+        return None
+    unquote = urllib.parse.unquote
+    if unquote(authority) != cluster_id:
+        return None
+    return unquote(path)
+
+
+def certificate_node_ids(
+    auth_context: Mapping[str, Iterable[bytes]], cluster_id: str
+) -> frozenset[str]:
+    """certificate_node_ids: the node ids the caller's certificate names for cluster_id.
+
+    auth_context is grpc's ``context.auth_context()``; its ``peer_uri``
+    property lists the verified client certificate's URI SANs (grpc fills
+    it only after the handshake checked the certificate against the CA).
+    Empty when there is no certificate or it names no node of this cluster.
+    """
+    ids: set[str] = set()
+    for raw in auth_context.get(_PEER_URI, ()):
+        node_id = _node_id_of(raw.decode("utf-8", "replace"), cluster_id)
+        if node_id is not None:
+            ids.add(node_id)
+    return frozenset(ids)
+
+
+class PeerIdentityCheck:
+    """PeerIdentityCheck decides whether a caller's certificate may speak for a sender.
+
+    Off (every sender passes) for plaintext, server-only TLS or
+    ``verify_peer_id = false``; on, a sender passes only if the caller's
+    certificate names it (certificate_node_ids).
+    """
+
+    __slots__ = ("cluster_id", "enabled")
+
+    def __init__(self, cluster_id: str, *, enabled: bool) -> None:
+        self.cluster_id = cluster_id
+        self.enabled = enabled
+
+    @classmethod
+    def for_node(cls, config: NodeConfig) -> PeerIdentityCheck:
+        """for_node: the check a node's server applies (its TlsConfig decides)."""
+        tls = config.tls
+        return cls(config.cluster_id, enabled=tls is not None and tls.verifies_peer_id)
+
+    def names(self, auth_context: Mapping[str, Iterable[bytes]]) -> frozenset[str] | None:
+        """names: the node ids the caller may speak for; None means any (check off)."""
+        if not self.enabled:
+            return None
+        return certificate_node_ids(auth_context, self.cluster_id)
+
+    def refusal(self, names: frozenset[str] | None, sender: str) -> str | None:
+        """refusal: why sender is refused for a caller allowed ``names``, or None."""
+        if names is None or sender in names:
+            return None
+        wanted = node_identity_uri(self.cluster_id, sender)
+        if not names:
+            return (
+                f"sender {sender!r} refused: the caller's certificate names no node of"
+                f" cluster {self.cluster_id!r} (a peer's certificate needs the"
+                f" subjectAltName URI {wanted})"
+            )
+        return (
+            f"sender {sender!r} refused: the caller's certificate speaks for"
+            f" {sorted(names)} only (it would need the subjectAltName URI {wanted})"
+        )
