@@ -3,7 +3,8 @@
 ``python -m properties.chaos`` (``make chaos``) starts ``raftwright node`` processes on
 loopback with tracing on, wires every peer link through a fault-injecting TCP proxy, runs
 concurrent ``KVClient``s that record every operation, and injects seeded faults (SIGKILL and
-restart, SIGSTOP/SIGCONT, every node restarted at once, partitions, message loss). Then it
+restart, SIGSTOP/SIGCONT, every node restarted at once, partitions, message loss), and,
+beside them, leadership transfers and membership changes (see _members). Then it
 checks linearizability of the whole history, durability of every acknowledged write after a
 full restart, and conformance of every trace. ``--seeded-bug`` runs the nodes with a
 deliberate bug patched in (see _seeded_node), to show those checks fail when they should.
@@ -13,8 +14,15 @@ deliberate bug patched in (see _seeded_node), to show those checks fail when the
 from properties.chaos._cli import PRESETS, final_line, main
 from properties.chaos._durability import DurabilityResult, check_durability
 from properties.chaos._faults import Fault, FaultKind, FaultRecord, Injector, schedule
+from properties.chaos._members import (
+    MemberAction,
+    MemberNemesis,
+    MemberOp,
+    MemberRecord,
+    member_schedule,
+)
 from properties.chaos._procs import ChaosCluster, free_ports
-from properties.chaos._proxy import LinkProxy
+from properties.chaos._proxy import Network, NodeProxy, socket_owner_inode
 from properties.chaos._run import ChaosConfig, RunReport, run_chaos, summarise
 from properties.chaos._seeded_node import BUGS, LOSE_ONE_IN, drops_write, launcher_prefix
 from properties.chaos._workload import Workload, WorkloadConfig
@@ -30,7 +38,12 @@ __all__ = [
     "FaultKind",
     "FaultRecord",
     "Injector",
-    "LinkProxy",
+    "MemberAction",
+    "MemberNemesis",
+    "MemberOp",
+    "MemberRecord",
+    "Network",
+    "NodeProxy",
     "RunReport",
     "Workload",
     "WorkloadConfig",
@@ -40,7 +53,9 @@ __all__ = [
     "free_ports",
     "launcher_prefix",
     "main",
+    "member_schedule",
     "run_chaos",
     "schedule",
+    "socket_owner_inode",
     "summarise",
 ]

@@ -1,8 +1,9 @@
 """``python -m properties.chaos``: presets, seed, and the final one-line verdict.
 
 The last line is always ``chaos: ops=N faults=M linearizable=yes|no|unknown lost=L
-trace_violations=V`` summed over the runs (linearizable=yes only if every run is), and the
-exit code is 0 only if every run passed every check. The seed is printed first; passing it
+trace_violations=V transfers=T members_added=A members_removed=R`` summed over the runs
+(linearizable=yes only if every run is; transfers counts those whose target became leader),
+and the exit code is 0 only if every run passed every check. The seed is printed first; passing it
 back with ``--seed`` repeats the same workload choices and fault schedule.
 """
 
@@ -89,7 +90,10 @@ def final_line(reports: Sequence[RunReport]) -> str:
         f"chaos: ops={sum(r.ops for r in reports)} "
         f"faults={sum(sum(r.faults.values()) for r in reports)} linearizable={verdict} "
         f"lost={sum(r.lost for r in reports)} "
-        f"trace_violations={sum(r.trace_violations for r in reports)}"
+        f"trace_violations={sum(r.trace_violations for r in reports)} "
+        f"transfers={sum(r.transfers for r in reports)} "
+        f"members_added={sum(r.members_added for r in reports)} "
+        f"members_removed={sum(r.members_removed for r in reports)}"
     )
 
 

@@ -138,7 +138,7 @@ class Injector:
 
     async def _inject(self, fault: Fault) -> None:
         cluster = self.cluster
-        ids = cluster.ids
+        ids = list(cluster.ids)  # the members now (membership changes run alongside)
         leader = await cluster.leader() if fault.at_leader else None
         target = leader if leader is not None else ids[fault.pick % len(ids)]
         hit_leader = leader is not None

@@ -1,10 +1,19 @@
-"""ChaosCluster: ``raftwright node`` subprocesses on loopback, wired through link proxies.
+"""ChaosCluster: ``raftwright node`` subprocesses on loopback, each behind a proxy.
 
-Each node binds its own free port; its ``--peers`` names every OTHER node by
-the port of the proxy for that directed link (see _proxy), so the harness can
-partition or degrade any link. Clients dial the nodes' real ports. Every node
-traces into one directory (``--trace-dir``); a restarted node appends a new
-segment to its trace and reopens its SQLite data directory.
+Each node binds its own free port (``--listen``); its address in the cluster
+configuration, the one every peer dials, is its ``NodeProxy`` (see _proxy), which
+knows the calling node of every connection, so the harness can partition or degrade
+any directed link. Every node is given the same ``--peers`` (all initial members at
+their proxy addresses), so the configuration a leader writes into a config entry is
+the same whoever wrote it. Clients dial the nodes' real ports. Every node traces into
+one directory (``--trace-dir``); a restarted node appends a new segment to its trace
+and reopens its SQLite data directory.
+
+Membership (thesis 4.1): ``ids`` is the set of nodes the harness runs as members now.
+``add_node`` makes a port and proxy for a new node, ``start`` then runs it with
+``--join`` (no configuration: it waits to be added); ``retire`` stops a removed node
+for good. A node re-added after its removal gets a fresh data directory
+(``data/<id>.<generation>``), like a replaced machine.
 
 With ``seeded_bug`` every node runs through ``properties.chaos._seeded_node``,
 which patches that bug into the implementation before running the same CLI.
@@ -27,7 +36,7 @@ from typing import IO
 
 from impl import RaftClient
 
-from ._proxy import LinkProxy
+from ._proxy import Network, NodeProxy
 from ._seeded_node import launcher_prefix
 
 __all__ = ["ChaosCluster", "free_ports"]
@@ -64,7 +73,8 @@ class ChaosCluster:
         seeded_bug: str | None = None,
     ) -> None:
         self.workdir = workdir
-        self.ids = [f"n{i + 1}" for i in range(nodes)]
+        self.initial = [f"n{i + 1}" for i in range(nodes)]
+        self.ids = list(self.initial)
         self.cluster_id = cluster_id
         self.snapshot_every = snapshot_every
         self.election_timeout_ms = election_timeout_ms
@@ -76,13 +86,15 @@ class ChaosCluster:
             else [sys.executable, "-m", "impl.cli"]
         )
         self.trace_dir = workdir / "traces"
-        self.ports = dict(zip(self.ids, free_ports(nodes), strict=True))
-        self.proxies = {
-            (a, b): LinkProxy(f"{a}->{b}", self.ports[b], random.Random(rng.random()))
-            for a in self.ids
-            for b in self.ids
-            if a != b
-        }
+        self._rng = rng
+        self.network = Network()
+        self.ports: dict[str, int] = {}
+        self.proxies: dict[str, NodeProxy] = {}
+        self.joined: set[str] = set()
+        self.retired: list[str] = []
+        self.generation: dict[str, int] = {}
+        for node, port in zip(self.initial, free_ports(nodes), strict=True):
+            self._make_proxy(node, port)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.paused: set[str] = set()
         self.starts = 0
@@ -91,29 +103,73 @@ class ChaosCluster:
         self._reported: set[int] = set()
         self.closed = False
 
+    def _make_proxy(self, node: str, port: int) -> NodeProxy:
+        self.ports[node] = port
+        proxy = NodeProxy(node, port, self.network, random.Random(self._rng.random()))
+        self.proxies[node] = proxy
+        return proxy
+
     @property
     def client_addresses(self) -> list[str]:
         return [f"127.0.0.1:{self.ports[i]}" for i in self.ids]
 
     def address(self, node: str) -> str:
+        """address: where clients (the harness) dial ``node``: its real port."""
         return f"127.0.0.1:{self.ports[node]}"
+
+    def peer_address(self, node: str) -> str:
+        """peer_address: ``node``'s address in the configuration (its proxy)."""
+        return self.proxies[node].address
 
     async def start_proxies(self) -> None:
         for proxy in self.proxies.values():
-            await proxy.start()
+            if proxy.port == 0:
+                await proxy.start()
+
+    async def add_node(self, node: str) -> None:
+        """add_node prepares a new node (port, proxy, fresh data dir) and makes it a member.
+
+        The caller starts it (``start``) and asks the leader to add it. A node id used
+        before (removed, then re-added) gets a new port and a fresh data directory.
+        """
+        if node in self.ids:
+            raise RuntimeError(f"{node} is already a member")
+        old = self.proxies.get(node)
+        if old is not None:
+            await old.close()
+        (port,) = free_ports(1)
+        proxy = self._make_proxy(node, port)
+        await proxy.start()
+        self.generation[node] = self.generation.get(node, 0) + 1
+        self.joined.add(node)
+        if node in self.retired:
+            self.retired.remove(node)
+        self.ids.append(node)
+
+    def retire(self, node: str) -> None:
+        """retire stops a node the cluster has removed and forgets it as a member."""
+        if node in self.ids:
+            self.ids.remove(node)
+        self.stop_node(node)
+        if node not in self.retired:
+            self.retired.append(node)
+
+    def data_dir(self, node: str) -> Path:
+        gen = self.generation.get(node, 0)
+        return self.workdir / "data" / (node if gen <= 1 else f"{node}.{gen}")
 
     def _peers_arg(self, node: str) -> str:
-        parts = [f"{node}=127.0.0.1:{self.ports[node]}"]
-        parts += [f"{b}=127.0.0.1:{self.proxies[(node, b)].port}" for b in self.ids if b != node]
-        return ",".join(parts)
+        if node in self.joined:
+            return f"{node}={self.peer_address(node)}"
+        return ",".join(f"{b}={self.peer_address(b)}" for b in self.initial)
 
     def start(self, node: str) -> None:
-        """start launches one node (it must not be running); nothing once closed."""
-        if self.closed:
+        """start launches one member (if it is not running); nothing once closed."""
+        if self.closed or node not in self.ids:
             return
         old = self.procs.get(node)
         if old is not None and old.poll() is None:
-            raise RuntimeError(f"{node} is already running")
+            return
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         log = self._logs.get(node)
         if log is None:
@@ -132,7 +188,7 @@ class ChaosCluster:
             "--peers",
             self._peers_arg(node),
             "--data-dir",
-            str(self.workdir / "data" / node),
+            str(self.data_dir(node)),
             "--trace-dir",
             str(self.trace_dir),
             "--cluster-id",
@@ -142,9 +198,13 @@ class ChaosCluster:
             "--election-timeout-ms",
             f"{lo},{hi}",
         ]
+        if node in self.joined:
+            cmd.append("--join")
         log.write(f"--- start {time.time():.3f}\n".encode())
         log.flush()
-        self.procs[node] = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=_ROOT)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=_ROOT)
+        self.procs[node] = proc
+        self.network.register(proc.pid, node)
         self.paused.discard(node)
         self.starts += 1
 
@@ -163,6 +223,7 @@ class ChaosCluster:
             return
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        self.network.forget(proc.pid)
         self.paused.discard(node)
 
     def pause(self, node: str) -> None:
@@ -190,19 +251,13 @@ class ChaosCluster:
 
     def partition(self, groups: list[set[str]]) -> None:
         """partition blocks every link between different groups (both directions)."""
-        side = {node: i for i, group in enumerate(groups) for node in group}
-        for (a, b), proxy in self.proxies.items():
-            if side.get(a) != side.get(b):
-                proxy.block()
+        self.network.partition(groups, self.proxies)
 
     def lossy(self, node: str, loss: float) -> None:
-        for (a, b), proxy in self.proxies.items():
-            if node in (a, b):
-                proxy.flaky(loss)
+        self.network.lossy(node, loss)
 
     def heal(self) -> None:
-        for proxy in self.proxies.values():
-            proxy.heal()
+        self.network.heal()
 
     async def leader(self, timeout_s: float = 0.5) -> str | None:
         """leader is the node that says it leads in the highest term (None if none does)."""
@@ -240,15 +295,17 @@ class ChaosCluster:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        self.network.forget(proc.pid)
         if proc.returncode not in (0, -signal.SIGKILL, -signal.SIGTERM):
             self._reported.add(proc.pid)
             self.unexpected_exits.append(f"{node} stopped with code {proc.returncode}")
 
     def stop_all(self) -> None:
-        for node in self.ids:
+        """stop_all stops every process this cluster started (members and retired ones)."""
+        for node in list(self.procs):
             if node in self.paused:
                 self.resume(node)
-        for node in self.ids:
+        for node in list(self.procs):
             self.stop_node(node)
 
     async def close(self) -> None:

@@ -6,6 +6,11 @@ write-once key is read back (``lost`` counts the missing or wrong ones) and
 every shared key is read once more, those reads joining the history. The
 whole history goes to the linearizability checker and every trace file to
 trace conformance (``properties.conformance.check_traces``).
+
+With ``transfers`` or ``member_changes`` set, the membership nemesis (_members) runs
+beside the fault injector: leadership transfers and membership changes, meeting the
+faults. The final reads go to the members at the end, so the durability check covers
+writes acknowledged before, during and after the changes.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from properties.linearizability import CheckResult, Operation, Outcome, Verdict,
 
 from ._durability import check_durability
 from ._faults import FaultKind, FaultRecord, Injector, schedule
+from ._members import MemberNemesis, MemberRecord, member_schedule
 from ._procs import ChaosCluster
 from ._workload import Workload, WorkloadConfig, first_after
 
@@ -52,6 +58,10 @@ class ChaosConfig:
     workdir: Path | None = None
     keep: bool = False
     seeded_bug: str | None = None
+    transfers: int = 0
+    member_changes: int = 0
+    member_gap_s: float = 2.0
+    max_voters: int = 5
 
 
 @dataclass
@@ -75,6 +85,12 @@ class RunReport:
     unavailability: list[tuple[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     workdir: str = ""
+    member_records: list[MemberRecord] = field(default_factory=list)
+    transfers: int = 0
+    transfers_asked: int = 0
+    members_added: int = 0
+    members_removed: int = 0
+    final_members: list[str] = field(default_factory=list)
 
     @property
     def linearizable(self) -> str:
@@ -151,8 +167,17 @@ async def _exercise(
             lambda: cluster.resume(node),
         ),
     )
+    nemesis = MemberNemesis(
+        cluster,
+        member_schedule(cfg.seed, cfg.transfers, cfg.member_changes, mean_gap_s=cfg.member_gap_s),
+        say,
+        workload.set_addresses,
+        min_voters=min(3, cfg.nodes),
+        max_voters=max(cfg.max_voters, cfg.nodes),
+    )
     clients = asyncio.create_task(workload.run())
     chaos = asyncio.create_task(injector.run())
+    members = asyncio.create_task(nemesis.run())
     t0 = time.monotonic()
     next_progress = t0 + 5
     try:
@@ -160,7 +185,9 @@ async def _exercise(
         # whole fault schedule has run (so the nightly size reaches both of its counts).
         while time.monotonic() - t0 < cfg.duration_s:
             await asyncio.sleep(0.2)
-            if clients.done() or (len(workload.history) >= cfg.max_ops and chaos.done()):
+            if clients.done() or (
+                len(workload.history) >= cfg.max_ops and chaos.done() and members.done()
+            ):
                 break
             now = time.monotonic()
             if now >= next_progress:
@@ -169,10 +196,13 @@ async def _exercise(
                 unknown = sum(1 for o in ops if o.outcome is Outcome.UNKNOWN)
                 say(
                     f"[n={cfg.nodes}] t={now - t0:5.1f}s ops={len(ops)} unknown={unknown} "
-                    f"faults={len(injector.records)}/{len(faults)}"
+                    f"faults={len(injector.records)}/{len(faults)} "
+                    f"members={','.join(cluster.ids)}"
                 )
         injector.stop.set()
+        nemesis.stop.set()
         await chaos
+        await members
         cluster.heal()
         for node in cluster.ids:
             cluster.resume(node)
@@ -181,9 +211,16 @@ async def _exercise(
             await asyncio.wait_for(clients, cfg.workload.op_deadline_s * 3)
     except BaseException:  # interrupted: no fault may fire, no client run, after this
         chaos.cancel()
+        members.cancel()
         clients.cancel()
         raise
     report.fault_records = injector.records
+    report.member_records = nemesis.records
+    report.transfers = nemesis.transfers
+    report.transfers_asked = sum(1 for r in nemesis.records if r.op.value == "transfer")
+    report.members_added = nemesis.added
+    report.members_removed = nemesis.removed
+    report.final_members = list(cluster.ids)
     report.faults.update(r.kind.value for r in injector.records)
     for note in cluster.check_exits():
         say(f"IMPL FAILURE: {note}")
@@ -286,7 +323,9 @@ def summarise(reports: list[RunReport]) -> str:
             f"linearizable={r.linearizable}, acked write-once={r.acked_once} lost={r.lost}, "
             f"trace events={r.trace_events} violations={r.trace_violations}, "
             f"impl failures={len(r.impl_failures)}, unavailability after leader faults: "
-            f"{unavail}, {r.seconds:.0f}s"
+            f"{unavail}, transfers={r.transfers}/{r.transfers_asked} "
+            f"members_added={r.members_added} members_removed={r.members_removed} "
+            f"(members at the end: {','.join(r.final_members)}), {r.seconds:.0f}s"
         )
         lines.extend(f"  impl failure: {f}" for f in r.impl_failures)
     return "\n".join(lines)

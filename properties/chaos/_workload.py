@@ -11,6 +11,10 @@ Outcomes: an answer is OK; ``NoLeaderError`` (the client's deadline passed)
 or any other client error is UNKNOWN, since an earlier attempt may have been
 committed; nothing is classified FAILED, because the client cannot tell a
 refused write from a lost answer.
+
+Membership changes move the cluster: ``set_addresses`` hands the workload the members'
+addresses after each change, and every client moves to a new ``KVClient`` on the new
+list between two operations (never during one, so an operation's outcome is its own).
 """
 
 from __future__ import annotations
@@ -53,6 +57,13 @@ class Workload:
     issued: int = 0
     errors: int = 0
     probes: int = 0
+    address_version: int = 0
+
+    def set_addresses(self, addresses: list[str]) -> None:
+        """set_addresses: the clients dial these from their next operation on."""
+        if addresses and addresses != self.addresses:
+            self.addresses = list(addresses)
+            self.address_version += 1
 
     @property
     def done(self) -> bool:
@@ -64,28 +75,38 @@ class Workload:
     async def _client(self, index: int) -> None:
         cfg = self.config
         rng = random.Random(self.seed * 7919 + index)
-        async with KVClient(
-            self.addresses, deadline_s=cfg.op_deadline_s, rpc_timeout_s=cfg.rpc_timeout_s
-        ) as client:
-            n = 0
-            while not self.done:
-                self.issued += 1
-                n += 1
-                r = rng.random()
-                if r < cfg.write_once_share:
-                    key = f"d-{index}-{n}"
-                    value = f"{index}:{n}".encode()
-                    if await self._put(client, index, key, value):
-                        self.acked_once[key] = value
-                    continue
-                key = f"k{rng.randrange(cfg.keys)}"
-                r = rng.random()
-                if r < cfg.put_share:
-                    await self._put(client, index, key, f"{index}:{n}".encode())
-                elif r < cfg.put_share + cfg.delete_share:
-                    await self._delete(client, index, key)
-                else:
-                    await self.get(client, index, key)
+        n = 0
+        while not self.done:
+            version = self.address_version
+            async with KVClient(
+                self.addresses, deadline_s=cfg.op_deadline_s, rpc_timeout_s=cfg.rpc_timeout_s
+            ) as client:
+                n = await self._ops(client, index, rng, n, version)
+
+    async def _ops(
+        self, client: KVClient, index: int, rng: random.Random, n: int, version: int
+    ) -> int:
+        """_ops runs operations on one client until the run stops or the members change."""
+        cfg = self.config
+        while not self.done and self.address_version == version:
+            self.issued += 1
+            n += 1
+            r = rng.random()
+            if r < cfg.write_once_share:
+                key = f"d-{index}-{n}"
+                value = f"{index}:{n}".encode()
+                if await self._put(client, index, key, value):
+                    self.acked_once[key] = value
+                continue
+            key = f"k{rng.randrange(cfg.keys)}"
+            r = rng.random()
+            if r < cfg.put_share:
+                await self._put(client, index, key, f"{index}:{n}".encode())
+            elif r < cfg.put_share + cfg.delete_share:
+                await self._delete(client, index, key)
+            else:
+                await self.get(client, index, key)
+        return n
 
     async def _put(self, client: KVClient, index: int, key: str, value: bytes) -> bool:
         pending = self.history.begin(index, OpKind.PUT, key, value)

@@ -8,6 +8,7 @@ storage; the network may lose, delay and partition messages), thesis section 6.3
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from pathlib import Path
 
@@ -16,9 +17,12 @@ import pytest
 from properties.chaos import (
     ChaosConfig,
     FaultKind,
-    LinkProxy,
+    Network,
+    NodeProxy,
+    RunReport,
     WorkloadConfig,
     final_line,
+    member_schedule,
     run_chaos,
     schedule,
 )
@@ -59,18 +63,34 @@ async def _roundtrip(port: int, payload: bytes) -> bytes:
 
 
 @pytest.mark.network
-def test_link_proxy_forwards_blocks_and_heals() -> None:
+def test_node_proxy_cuts_only_the_partitioned_callers_and_heals() -> None:
+    """The proxy knows the calling node of each connection and applies the link rules.
+
+    This test process registers itself as node "a"; a connection from "a" to "b" is cut by
+    a partition {a} | {b} and forwarded again once healed; one from an unregistered
+    process (a client) is never cut. Reference: paper section 5.1 (the network may lose and
+    partition messages between servers).
+    """
+
     async def scenario() -> None:
         server, port = await _echo_server()
-        proxy = LinkProxy("a->b", port, random.Random(1))
+        net = Network()
+        proxy = NodeProxy("b", port, net, random.Random(1))
         await proxy.start()
         try:
-            assert await _roundtrip(proxy.port, b"hello") == b"hello"
-            proxy.block()  # partition: the connection is cut, nothing comes back
+            assert await _roundtrip(proxy.port, b"hello") == b"hello"  # nobody: a client
+            net.register(os.getpid(), "a")
+            assert await _roundtrip(proxy.port, b"from a") == b"from a"
+            net.partition([{"a"}, {"b"}], ["a", "b"])
+            assert ("a", "b") in net.blocked and ("b", "a") in net.blocked
             assert await _roundtrip(proxy.port, b"lost") == b""
-            proxy.heal()
+            assert proxy.refused >= 1
+            net.forget(os.getpid())  # a client is not partitioned
+            assert await _roundtrip(proxy.port, b"client") == b"client"
+            net.register(os.getpid(), "a")
+            net.heal()
             assert await _roundtrip(proxy.port, b"again") == b"again"
-            proxy.flaky(1.0)  # every chunk kills its connection
+            net.lossy("b", 1.0)  # every chunk on a link of b kills its connection
             assert await _roundtrip(proxy.port, b"dropped") == b""
             assert proxy.killed >= 1
         finally:
@@ -79,6 +99,49 @@ def test_link_proxy_forwards_blocks_and_heals() -> None:
             await server.wait_closed()
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+@pytest.mark.network
+def test_an_open_connection_is_reset_when_its_link_is_cut() -> None:
+    async def scenario() -> None:
+        server, port = await _echo_server()
+        net = Network()
+        proxy = NodeProxy("b", port, net, random.Random(1))
+        await proxy.start()
+        net.register(os.getpid(), "a")
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"x")
+            await writer.drain()
+            assert await asyncio.wait_for(reader.read(10), 2) == b"x"
+            net.partition([{"a", "c"}, {"b"}], ["a", "b", "c"])
+            try:
+                got = await asyncio.wait_for(reader.read(10), 2)
+            except ConnectionResetError:
+                got = b""
+            assert got == b""
+            writer.close()
+        finally:
+            await proxy.close()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_member_schedule_is_seeded_and_keeps_its_counts() -> None:
+    a = member_schedule(3, transfers=4, changes=3)
+    assert a == member_schedule(3, transfers=4, changes=3)
+    assert sum(1 for x in a if x.change) == 3 and sum(1 for x in a if not x.change) == 4
+    assert member_schedule(3, 0, 0) == []
+    # The fault schedule of a seed does not depend on the membership nemesis.
+    assert schedule(3, 10) == schedule(3, 10)
+
+
+def test_final_line_counts_transfers_and_membership_changes() -> None:
+    r = RunReport(nodes=3, seed=1, transfers=2, members_added=1, members_removed=3)
+    line = final_line([r, RunReport(nodes=5, seed=1, transfers=1)])
+    assert line.endswith("transfers=3 members_added=1 members_removed=3"), line
 
 
 @pytest.mark.slow

@@ -1,0 +1,345 @@
+"""The membership nemesis: leadership transfers and membership changes as faults.
+
+It runs beside the fault injector (so a transfer or a change may meet a partition, message
+loss or a killed node) on its own seeded schedule, so the fault schedule of a seed is the
+same whether it runs or not.
+
+Actions (one at a time, each bounded in time):
+
+- **transfer** (thesis 3.10): ask the leader to hand leadership to a random other member
+  (TransferLeadership), then watch whether that member becomes leader in a later term.
+  Only those count as ``transfers``; a transfer the faults defeat is still a fault.
+- **add** (thesis 4.1, 4.2.1): start a new node with ``--join`` (no configuration), ask the
+  leader to add it (AddMember: it joins as a learner and the leader promotes it once it has
+  caught up), and wait until it is a voter of a committed configuration.
+- **readd**: the same for a node removed earlier, with a fresh data directory.
+- **remove** a follower, or **remove the leader** (thesis 4.2.2: it leads until the
+  configuration without it commits, then steps down); once the removal has committed the
+  node is stopped for good.
+
+The voter count stays within [``min_voters``, ``max_voters``]: at the lower bound the next
+change is an addition, at the upper bound a removal, and in between additions and removals
+alternate, so a run with two changes has at least one of each. After every change the
+harness asks the leader for the committed configuration and makes its own view agree (a
+change whose answer was lost may have happened anyway), then hands the new address list to
+the workload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from grpc import aio
+
+from impl import ClientError, RaftClient
+from impl.generated import client_pb2, client_pb2_grpc
+
+from ._procs import ChaosCluster
+
+__all__ = ["MemberAction", "MemberNemesis", "MemberOp", "MemberRecord", "member_schedule"]
+
+
+class MemberOp(enum.Enum):
+    TRANSFER = "transfer"
+    ADD = "add"
+    READD = "readd"
+    REMOVE = "remove"
+    REMOVE_LEADER = "remove_leader"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAction:
+    """MemberAction: a transfer or a change (which change is decided when it runs)."""
+
+    change: bool
+    pick: int
+    gap_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """MemberRecord: what the nemesis did, to whom, whether it took effect, and when."""
+
+    op: MemberOp
+    node: str
+    ok: bool
+    detail: str
+    start: float
+    end: float
+
+
+def member_schedule(
+    seed: int, transfers: int, changes: int, *, mean_gap_s: float = 2.0
+) -> list[MemberAction]:
+    """member_schedule: ``transfers`` transfers and ``changes`` changes in a seeded order."""
+    rng = random.Random(seed ^ 0x3E3B)
+    kinds = [False] * transfers + [True] * changes
+    rng.shuffle(kinds)
+    return [
+        MemberAction(
+            change=change,
+            pick=rng.randrange(1 << 16),
+            gap_s=round(rng.uniform(0.5, 1.5) * mean_gap_s, 3),
+        )
+        for change in kinds
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Config:
+    voters: dict[str, str]
+    learners: dict[str, str]
+    committed: bool
+    leader: str
+
+
+class MemberNemesis:
+    """MemberNemesis runs a member schedule against a ChaosCluster."""
+
+    def __init__(
+        self,
+        cluster: ChaosCluster,
+        actions: list[MemberAction],
+        say: Callable[[str], None],
+        on_members: Callable[[list[str]], None],
+        *,
+        min_voters: int = 3,
+        max_voters: int = 5,
+        wait_s: float = 12.0,
+    ) -> None:
+        self.cluster = cluster
+        self.actions = actions
+        self.records: list[MemberRecord] = []
+        self._say = say
+        self._on_members = on_members
+        self.min_voters = min_voters
+        self.max_voters = max_voters
+        self.wait_s = wait_s
+        self._last_change: MemberOp | None = None
+        self._next_id = len(cluster.ids) + 1
+        self.stop = asyncio.Event()
+
+    @property
+    def transfers(self) -> int:
+        return sum(1 for r in self.records if r.op is MemberOp.TRANSFER and r.ok)
+
+    @property
+    def added(self) -> int:
+        return sum(1 for r in self.records if r.op in (MemberOp.ADD, MemberOp.READD) and r.ok)
+
+    @property
+    def removed(self) -> int:
+        return sum(
+            1 for r in self.records if r.op in (MemberOp.REMOVE, MemberOp.REMOVE_LEADER) and r.ok
+        )
+
+    async def _sleep(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.stop.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def run(self) -> None:
+        for action in self.actions:
+            if await self._sleep(action.gap_s):
+                return
+            start = time.monotonic()
+            try:
+                if action.change:
+                    op, node, ok, detail = await self._change(action.pick)
+                else:
+                    op, node, ok, detail = MemberOp.TRANSFER, *await self._transfer(action.pick)
+            except Exception as exc:  # a failed action is evidence, never a harness crash
+                op, node, ok, detail = (
+                    MemberOp.TRANSFER if not action.change else MemberOp.ADD,
+                    "?",
+                    False,
+                    f"harness error {exc!r}",
+                )
+            record = MemberRecord(op, node, ok, detail, start, time.monotonic())
+            self.records.append(record)
+            self._say(f"nemesis: {op.value} {node}: {'ok' if ok else 'no'} ({detail})")
+            await self._reconcile()
+
+    # ---------------------------------------------------------------- helpers
+
+    def _client(self, deadline_s: float) -> RaftClient:
+        return RaftClient(self.cluster.client_addresses, deadline_s=deadline_s, rpc_timeout_s=1.0)
+
+    async def _config(self, client: RaftClient) -> _Config:
+        """_config asks the leader for the configuration it uses."""
+
+        async def call(channel: aio.Channel, timeout: float) -> client_pb2.ListMembersResponse:
+            stub = client_pb2_grpc.RaftClientStub(channel)
+            resp: client_pb2.ListMembersResponse = await stub.ListMembers(
+                client_pb2.ListMembersRequest(), timeout=timeout
+            )
+            return resp
+
+        resp = None
+        # ListMembers answers on any node; only the leader's answer is current, so follow
+        # its ``leader`` field once.
+        for _ in range(3):
+            resp = await client.call_leader(call)
+            leader = resp.leader
+            if not leader or leader not in self.cluster.ports:
+                break
+            direct = await call(client.channel(self.cluster.address(leader)), 1.0)
+            if direct.leader == leader:
+                resp = direct
+                break
+        assert resp is not None
+        voters = {m.member.id: m.member.address for m in resp.members if m.voter}
+        learners = {m.member.id: m.member.address for m in resp.members if not m.voter}
+        return _Config(voters, learners, resp.committed, resp.leader)
+
+    async def _wait_config(
+        self, done: Callable[[_Config], bool], seconds: float
+    ) -> tuple[bool, _Config | None]:
+        deadline = time.monotonic() + seconds
+        last: _Config | None = None
+        async with self._client(2.0) as client:
+            while time.monotonic() < deadline and not self.stop.is_set():
+                try:
+                    last = await self._config(client)
+                except (ClientError, aio.AioRpcError):
+                    await asyncio.sleep(0.2)
+                    continue
+                if last.committed and done(last):
+                    return True, last
+                await asyncio.sleep(0.15)
+        return False, last
+
+    async def _reconcile(self) -> None:
+        """_reconcile makes the harness's members those of the committed configuration."""
+        ok, cfg = await self._wait_config(lambda c: bool(c.voters), 5.0)
+        if not ok or cfg is None:
+            return
+        actual = set(cfg.voters) | set(cfg.learners)
+        cluster = self.cluster
+        for node in list(cluster.ids):
+            if node not in actual:
+                self._say(f"nemesis: {node} is not in the committed configuration; stopping it")
+                cluster.retire(node)
+        for node in sorted(actual - set(cluster.ids)):
+            if node in cluster.ports:  # a removal that did not take effect after all
+                self._say(f"nemesis: {node} is still a member; running it again")
+                cluster.ids.append(node)
+                cluster.start(node)
+        self._on_members(cluster.client_addresses)
+
+    # ---------------------------------------------------------------- transfer
+
+    async def _transfer(self, pick: int) -> tuple[str, bool, str]:
+        cluster = self.cluster
+        leader = await cluster.leader()
+        if leader is None:
+            return "-", False, "no leader to ask"
+        others = [n for n in cluster.ids if n != leader]
+        if not others:
+            return "-", False, "no other member"
+        target = others[pick % len(others)]
+        try:
+            async with RaftClient(
+                [cluster.address(leader)], deadline_s=2.0, rpc_timeout_s=1.0
+            ) as client:
+                reply = await client.transfer_leadership(target)
+        except ClientError as exc:
+            return target, False, f"refused by {leader}: {exc}"
+        deadline = time.monotonic() + 3.0
+        async with RaftClient([cluster.address(target)]) as probe:
+            while time.monotonic() < deadline and not self.stop.is_set():
+                try:
+                    st = await probe.status(cluster.address(target), 0.5)
+                except aio.AioRpcError:
+                    st = None
+                if st is not None and st.role == "leader" and st.term > reply.term:
+                    return target, True, f"{leader} -> {target}, term {reply.term} -> {st.term}"
+                await asyncio.sleep(0.05)
+        return target, False, f"{leader} accepted in term {reply.term}; {target} did not lead"
+
+    # ---------------------------------------------------------------- changes
+
+    async def _change(self, pick: int) -> tuple[MemberOp, str, bool, str]:
+        members = len(self.cluster.ids)
+        if members <= self.min_voters:
+            adding = True
+        elif members >= self.max_voters:
+            adding = False
+        else:
+            adding = self._last_change in (MemberOp.REMOVE, MemberOp.REMOVE_LEADER)
+        if adding:
+            retired = list(self.cluster.retired)
+            if retired and pick % 2 == 0:
+                op, node = MemberOp.READD, retired[pick % len(retired)]
+            else:
+                op, node = MemberOp.ADD, f"n{self._next_id}"
+                self._next_id += 1
+            ok, detail = await self._add(node)
+        else:
+            leader = await self.cluster.leader()
+            if leader is not None and pick % 3 == 0:
+                op, node = MemberOp.REMOVE_LEADER, leader
+            else:
+                followers = [n for n in self.cluster.ids if n != leader]
+                op, node = MemberOp.REMOVE, followers[pick % len(followers)]
+            ok, detail = await self._remove(node)
+        self._last_change = op
+        return op, node, ok, detail
+
+    async def _add(self, node: str) -> tuple[bool, str]:
+        cluster = self.cluster
+        await cluster.add_node(node)
+        cluster.start(node)
+        self._on_members(cluster.client_addresses)
+        member = client_pb2.Member(id=node, address=cluster.peer_address(node))
+
+        async def call(channel: aio.Channel, timeout: float) -> int:
+            stub = client_pb2_grpc.RaftClientStub(channel)
+            resp: client_pb2.AddMemberResponse = await stub.AddMember(
+                client_pb2.AddMemberRequest(member=member), timeout=timeout
+            )
+            return resp.index
+
+        index: int | str = "?"
+        try:
+            async with self._client(self.wait_s) as client:
+                index = await client.call_leader(call)
+        except ClientError as exc:
+            if "ALREADY_EXISTS" not in str(exc):  # an earlier attempt got through: fine
+                return False, f"AddMember failed: {exc}"
+        ok, cfg = await self._wait_config(lambda c: node in c.voters, self.wait_s)
+        if ok:
+            return True, f"config index {index}, voter; voters {sorted(cfg.voters) if cfg else []}"
+        where = "learner" if cfg is not None and node in cfg.learners else "not a voter"
+        return False, f"config index {index}; still {where} after {self.wait_s:.0f}s"
+
+    async def _remove(self, node: str) -> tuple[bool, str]:
+        async def call(channel: aio.Channel, timeout: float) -> int:
+            stub = client_pb2_grpc.RaftClientStub(channel)
+            resp: client_pb2.RemoveMemberResponse = await stub.RemoveMember(
+                client_pb2.RemoveMemberRequest(id=node), timeout=timeout
+            )
+            return resp.index
+
+        index: int | str = "?"
+        try:
+            async with self._client(self.wait_s) as client:
+                index = await client.call_leader(call)
+        except ClientError as exc:
+            if "NOT_FOUND" not in str(exc):
+                return False, f"RemoveMember failed: {exc}"
+        ok, cfg = await self._wait_config(
+            lambda c: node not in c.voters and node not in c.learners, self.wait_s
+        )
+        if not ok:
+            return False, f"config index {index}; removal not committed in {self.wait_s:.0f}s"
+        self.cluster.retire(node)
+        self._on_members(self.cluster.client_addresses)
+        return True, f"config index {index}; voters {sorted(cfg.voters) if cfg else []}"
