@@ -114,9 +114,11 @@ class TracingCore(RaftCore):
                 "node": config.node_id,
                 "cluster": config.cluster_id,
                 "voters": list(config.voters),
+                "learners": list(config.learners),
                 "prevote": config.prevote,
                 "check_quorum": config.check_quorum,
                 "time": round(time.time(), 3),
+                **({"join": True} if config.join else {}),
             }
         )
         hs = stored.hard_state
@@ -283,6 +285,21 @@ class TracingCore(RaftCore):
     def transfer_leadership(self, to: str) -> None:
         parent = super().transfer_leadership
         self._step({"i": "transfer", "to": to}, lambda: parent(to))
+
+    def add_learner(self, node_id: str, address: str) -> int:
+        parent = super().add_learner
+        record: Json = {"i": "member", "op": "add", "node": node_id, "addr": address}
+        return self._step(record, lambda: parent(node_id, address))
+
+    def promote_learner(self, node_id: str) -> int:
+        parent = super().promote_learner
+        record: Json = {"i": "member", "op": "promote", "node": node_id}
+        return self._step(record, lambda: parent(node_id))
+
+    def remove_server(self, node_id: str) -> int:
+        parent = super().remove_server
+        record: Json = {"i": "member", "op": "remove", "node": node_id}
+        return self._step(record, lambda: parent(node_id))
 
     def persisted(self, index: int, term: int) -> None:
         parent = super().persisted

@@ -173,6 +173,9 @@ def encode_message(
                 "si": message.meta.index,
                 "st": message.meta.term,
                 "voters": list(message.meta.voters),
+                "learners": (
+                    list(message.meta.config.learners) if message.meta.config is not None else []
+                ),
                 "size": len(message.data),
             }
         case SnapshotResponse():

@@ -10,11 +10,13 @@ from ._errors import (
     ConflictingLeader,
     CoreError,
     MalformedMessage,
+    MembershipChangeError,
     NotLeader,
     ProtocolError,
     UnknownSender,
     WrongCluster,
 )
+from ._membership import Membership, MembershipRefusal, decode_config, encode_config
 from ._messages import (
     AppendRequest,
     AppendResponse,
@@ -54,6 +56,9 @@ __all__ = [
     "Envelope",
     "HardState",
     "MalformedMessage",
+    "Membership",
+    "MembershipChangeError",
+    "MembershipRefusal",
     "Message",
     "NotLeader",
     "PeerProgress",
@@ -74,4 +79,6 @@ __all__ = [
     "VoteRequest",
     "VoteResponse",
     "WrongCluster",
+    "decode_config",
+    "encode_config",
 ]

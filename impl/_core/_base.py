@@ -11,7 +11,8 @@ from collections import deque
 from collections.abc import Callable
 
 from ._log import RaftLog
-from ._messages import Envelope, HardState, Message, SnapshotMeta
+from ._membership import Membership, decode_config
+from ._messages import Entry, Envelope, HardState, Message, SnapshotMeta
 from ._progress import Progress
 from ._types import CoreConfig, ReadState, Role, StoredState, TimerCommand
 
@@ -28,15 +29,25 @@ class _CoreBase:
         self._config = config
         self._id = config.node_id
         self._cluster = config.cluster_id
-        self._voters = config.voters
-        self._voter_set = frozenset(config.voters)
-        self._peers = tuple(v for v in config.voters if v != config.node_id)
-        self._quorum = len(config.voters) // 2 + 1
+        # the configuration in use (thesis 4.1): see _refresh_config; set at the end
+        self._voters: tuple[str, ...] = ()
+        self._voter_set: frozenset[str] = frozenset()
+        self._member_set: frozenset[str] = frozenset()
+        self._is_voter = False
+        self._peers: tuple[str, ...] = ()  # the other voters: who we ask for votes
+        self._replicas: tuple[str, ...] = ()  # the other members: who a leader replicates to
+        self._quorum = 1
+        self._initial = initial_membership(config)
+        self._in_use = Membership({})  # replaced by _refresh_config at the end
+        self._cfg_entry: Entry | None = None  # the CONFIG entry _in_use came from
 
         hs = stored.hard_state
         base_index, base_term = 0, 0
+        self._base_config = self._initial  # the configuration at the log's base
         if stored.snapshot_meta is not None:
             base_index, base_term = stored.snapshot_meta.index, stored.snapshot_meta.term
+            if stored.snapshot_meta.config is not None:
+                self._base_config = stored.snapshot_meta.config
         self._log = RaftLog(base_index, base_term)
         expected = base_index + 1
         prev_term = base_term
@@ -51,8 +62,8 @@ class _CoreBase:
         self._log.extend(stored.entries)
         if hs.term < self._log.last_term:
             raise ValueError(f"stored term {hs.term} is below the last log term {prev_term}")
-        if hs.vote is not None and hs.vote not in self._voter_set:
-            raise ValueError(f"stored vote {hs.vote!r} is not a voter")
+        if hs.vote is not None and (type(hs.vote) is not str or not hs.vote):
+            raise ValueError(f"stored vote {hs.vote!r} is not a node id")
         if hs.commit > self._log.last_index:
             raise ValueError(
                 f"stored commit index {hs.commit} is beyond the last log index "
@@ -91,6 +102,55 @@ class _CoreBase:
         self._handed_commit = base_index  # committed entries up to here were handed out
         self._handed_hs = HardState(hs.term, hs.vote, self._commit)
         self._snapshot_source: SnapshotSource | None = None
+        self._refresh_config()
+
+    # -- the configuration in use (thesis 4.1) ----------------------------------
+    def _refresh_config(self) -> None:
+        """_refresh_config re-reads the configuration in use after the log changed.
+
+        It is the latest CONFIG entry in the log, committed or not; without one, the
+        configuration at the log's base (a snapshot's, else the initial one). So appending a
+        CONFIG entry switches to it at once and truncating it reverts to the previous one.
+        Raises ValueError for an undecodable entry (only a corrupt store can hold one:
+        received entries are validated first).
+        """
+        entry = self._log.latest_config()
+        if entry is None:
+            if self._cfg_entry is None and self._in_use is self._base_config:
+                return
+            found = self._base_config
+        elif entry is self._cfg_entry:
+            return
+        else:
+            found = decode_config(entry.data, entry.index)
+        self._cfg_entry = entry
+        self._use_config(found)
+
+    def _use_config(self, config: Membership) -> None:
+        me = self._id
+        self._in_use = config
+        voters = tuple(config.voters)
+        self._voters = voters
+        self._voter_set = frozenset(voters)
+        self._member_set = frozenset(config.members)
+        self._is_voter = me in self._voter_set
+        self._peers = tuple(v for v in voters if v != me)
+        self._replicas = tuple(m for m in config.members if m != me)
+        self._quorum = len(voters) // 2 + 1
+        if self._role is Role.LEADER:
+            self._sync_progress()
+
+    def _sync_progress(self) -> None:
+        """_sync_progress adds and drops followers' Progress for a new configuration (leader)."""
+
+    def _config_at(self, index: int) -> Membership:
+        """_config_at is the configuration in use at log ``index`` (>= the log's base)."""
+        entry = self._log.latest_config(index)
+        if entry is None:
+            return self._base_config
+        if entry is self._cfg_entry:
+            return self._in_use
+        return decode_config(entry.data, entry.index)
 
     # -- small shared helpers ---------------------------------------------
     def _send(self, to: str, message: Message) -> None:
@@ -134,6 +194,23 @@ class _CoreBase:
             self._set_timer(TimerCommand.RESET)
 
     def _quorum_value(self, values: list[int]) -> int:
-        """_quorum_value: the largest v such that a quorum of ``values`` is >= v."""
+        """_quorum_value: the largest v such that a quorum of ``values`` is >= v.
+
+        ``values`` holds one value per voter in use (a voter without Progress yet counts 0).
+        """
         values.sort(reverse=True)
+        values.extend([0] * (len(self._voters) - len(values)))
         return values[self._quorum - 1]
+
+
+def initial_membership(config: CoreConfig) -> Membership:
+    """initial_membership is the configuration a node uses before its log or snapshot has one."""
+    if config.join:
+        return Membership({}, {}, 0, True)
+    addresses = config.addresses
+    return Membership(
+        {v: addresses.get(v, "") for v in config.voters},
+        {v: addresses.get(v, "") for v in config.learners},
+        0,
+        True,
+    )

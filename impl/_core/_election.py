@@ -23,8 +23,12 @@ class _Election(_Replication):
 
     # -- timers ------------------------------------------------------------
     def _on_election_timeout(self) -> None:
-        """The election timer fired: leaders ignore it, others start a (pre)election."""
-        if self._role is Role.LEADER:
+        """The election timer fired: leaders ignore it, others start a (pre)election.
+
+        A learner, a joining node and a server outside the configuration it uses never
+        campaign (thesis 4.1, 4.2.1, 4.2.2): for them the timeout does nothing.
+        """
+        if self._role is Role.LEADER or not self._is_voter:
             return
         if self._config.prevote and self._peers:
             self._start_prevote()
@@ -44,10 +48,11 @@ class _Election(_Replication):
         self._transfer_sent = False
         if not self._config.check_quorum:
             return
-        active = 1
-        for pr in self._progress.values():
-            if pr.recent_active:
-                active += 1
+        voters = self._voter_set
+        active = 1 if self._is_voter else 0
+        for peer, pr in self._progress.items():
+            if pr.recent_active and peer in voters:
+                active += 1  # only voters in use count (thesis 4.1)
             pr.recent_active = False
         if active < self._quorum:
             self._become_follower(self._term, None)
@@ -148,8 +153,8 @@ class _Election(_Replication):
                 return
         elif self._role is not Role.CANDIDATE:
             return
-        if msg.sender in self._votes:
-            return
+        if msg.sender in self._votes or msg.sender not in self._voter_set:
+            return  # a second answer, or from a server that does not vote in our config
         self._votes[msg.sender] = msg.granted
         granted = sum(1 for v in self._votes.values() if v)
         rejected = len(self._votes) - granted
@@ -166,4 +171,6 @@ class _Election(_Replication):
         """TimeoutNow from our leader: campaign at once, skipping prevote (thesis 3.10)."""
         if self._role is Role.LEADER or self._leader not in (None, msg.sender):
             return
+        if not self._is_voter:
+            return  # only a voter of its configuration campaigns (thesis 4.1)
         self._start_election()

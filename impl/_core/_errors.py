@@ -7,11 +7,14 @@ the *local* caller asked a non-leader for something only a leader can do.
 
 from __future__ import annotations
 
+from ._membership import MembershipRefusal
+
 __all__ = [
     "CommittedConflict",
     "ConflictingLeader",
     "CoreError",
     "MalformedMessage",
+    "MembershipChangeError",
     "NotLeader",
     "ProtocolError",
     "UnknownSender",
@@ -60,3 +63,15 @@ class NotLeader(CoreError):  # noqa: N818 (names fixed by the API)
     def __init__(self, leader_hint: str | None) -> None:
         super().__init__(f"not the leader (leader hint: {leader_hint!r})")
         self.leader_hint = leader_hint
+
+
+class MembershipChangeError(CoreError, ValueError):
+    """MembershipChangeError: a membership change was refused; nothing changed.
+
+    ``reason`` says which rule refused it (thesis 4.1-4.2.2 and the 2015 single-server change
+    fix), so a driver can tell "retry later" (BLOCKED) from "this can never work".
+    """
+
+    def __init__(self, reason: MembershipRefusal, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -6,6 +6,9 @@ entries of its own term, and terms grow), so "last index whose term is <= T"
 and "first entry that conflicts" are binary searches instead of scans; this is
 what keeps fast back-off cheap for a far-behind follower.
 
+The log also keeps the indexes of its CONFIG entries, so "the latest configuration in the
+log" (thesis 4.1: the one a server uses) is O(1) and a truncation reverts it for free.
+
 The base is the last compacted entry (a snapshot's index and term, or (0, 0)):
 ``term_at(base_index)`` still answers, so the consistency check for the first
 retained entry works (section 7).
@@ -16,7 +19,9 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-from ._messages import Entry
+from ._messages import Entry, EntryKind
+
+_CONFIG = EntryKind.CONFIG
 
 __all__ = ["RaftLog"]
 
@@ -24,13 +29,14 @@ __all__ = ["RaftLog"]
 class RaftLog:
     """RaftLog holds entries ``base_index + 1 .. last_index``."""
 
-    __slots__ = ("_base_index", "_base_term", "_entries", "_terms")
+    __slots__ = ("_base_index", "_base_term", "_configs", "_entries", "_terms")
 
     def __init__(self, base_index: int = 0, base_term: int = 0) -> None:
         self._base_index = base_index
         self._base_term = base_term
         self._entries: list[Entry] = []
         self._terms: list[int] = []
+        self._configs: list[int] = []  # indexes of the CONFIG entries held, ascending
 
     # -- queries -----------------------------------------------------------
     @property
@@ -57,6 +63,14 @@ class RaftLog:
     def last_term(self) -> int:
         """last_term is the term of the last entry (the base term if the log is empty)."""
         return self._terms[-1] if self._terms else self._base_term
+
+    def latest_config(self, upto: int | None = None) -> Entry | None:
+        """latest_config is the newest CONFIG entry held (at or below ``upto``), or None."""
+        configs = self._configs
+        if upto is None:
+            return self.entry(configs[-1]) if configs else None
+        pos = bisect.bisect_right(configs, upto)
+        return self.entry(configs[pos - 1]) if pos else None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -155,17 +169,28 @@ class RaftLog:
         """append adds one entry at last_index + 1."""
         self._entries.append(entry)
         self._terms.append(entry.term)
+        if entry.kind is _CONFIG:
+            self._configs.append(entry.index)
 
-    def extend(self, entries: Sequence[Entry]) -> None:
-        """extend appends contiguous entries starting at last_index + 1."""
+    def extend(self, entries: Sequence[Entry], may_hold_config: bool = True) -> None:
+        """extend appends contiguous entries starting at last_index + 1.
+
+        ``may_hold_config=False`` (a leader's batch of client commands) skips looking for
+        CONFIG entries.
+        """
         self._entries.extend(entries)
         self._terms.extend(e.term for e in entries)
+        if may_hold_config:
+            self._configs.extend(e.index for e in entries if e.kind is _CONFIG)
 
     def truncate_from(self, index: int) -> None:
         """truncate_from drops every entry at ``index`` and after."""
         offset = max(index - self._base_index - 1, 0)
         del self._entries[offset:]
         del self._terms[offset:]
+        configs = self._configs
+        while configs and configs[-1] >= index:
+            configs.pop()
 
     def compact(self, index: int, term: int) -> None:
         """compact drops entries up to ``index``; (index, term) becomes the base."""
@@ -174,6 +199,7 @@ class RaftLog:
             return
         del self._entries[:offset]
         del self._terms[:offset]
+        del self._configs[: bisect.bisect_right(self._configs, index)]
         self._base_index = index
         self._base_term = term
 
@@ -181,5 +207,6 @@ class RaftLog:
         """reset empties the log onto a new base (installing a snapshot that does not match)."""
         self._entries.clear()
         self._terms.clear()
+        self._configs.clear()
         self._base_index = base_index
         self._base_term = base_term

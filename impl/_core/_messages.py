@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from ._membership import Membership
+
 __all__ = [
     "AppendRequest",
     "AppendResponse",
@@ -67,11 +69,20 @@ class HardState:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotMeta:
-    """SnapshotMeta names the last log entry a snapshot covers and the voters at that point."""
+    """SnapshotMeta names the last log entry a snapshot covers and the configuration there.
+
+    ``config`` is the configuration in use at ``index`` (voters, learners, addresses; its
+    ``index`` is that of the CONFIG entry it came from): a node that restores or installs the
+    snapshot uses it until a later CONFIG entry arrives (thesis 4.1, section 7). None means
+    a snapshot written before membership changes existed: ``voters`` is then the whole
+    configuration and addresses come from the node's own settings.
+    ``RaftCore.snapshot_meta(index)`` builds a complete one.
+    """
 
     index: int
     term: int
     voters: tuple[str, ...]
+    config: Membership | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from typing import Any, assert_never
 
 from ._base import SnapshotSource
-from ._election import _Election
 from ._errors import ConflictingLeader, NotLeader
+from ._members import _Members
+from ._membership import Membership
 from ._messages import (
     AppendRequest,
     AppendResponse,
@@ -34,7 +35,7 @@ from ._validate import validate_message
 __all__ = ["RaftCore"]
 
 
-class RaftCore(_Election):
+class RaftCore(_Members):
     """RaftCore is one Raft node's protocol logic, driven by its caller.
 
     Create it from what storage loaded; then feed it inputs (timer firings,
@@ -66,7 +67,9 @@ class RaftCore(_Election):
         ``MalformedMessage``, ``ConflictingLeader``, ``CommittedConflict``) and
         changes nothing if the message must be refused.
         """
-        validate_message(message, self._cluster, self._id, self._voter_set)
+        validate_message(
+            message, self._cluster, self._id, self._member_set, (self._leader, self._term)
+        )
         term = message.term
         conflict = 0
         if isinstance(message, AppendRequest | SnapshotRequest) and term >= self._term:
@@ -108,6 +111,7 @@ class RaftCore(_Election):
                 self._handle_timeout_now(message)
             case _:
                 assert_never(message)
+        self._retire_if_removed()
 
     def _reply_stale(self, message: Message) -> None:
         """_reply_stale rejects a lower-term request with our term (etcd#8501); drops the rest."""
@@ -159,8 +163,9 @@ class RaftCore(_Election):
         first = log.last_index + 1
         term = self._term
         normal = EntryKind.NORMAL
-        log.extend([Entry(first + i, term, normal, bytes(c)) for i, c in enumerate(commands)])
-        if self._peers:
+        entries = [Entry(first + i, term, normal, bytes(c)) for i, c in enumerate(commands)]
+        log.extend(entries, may_hold_config=False)
+        if self._progress:
             self._broadcast_append()
         return range(first, first + len(commands))
 
@@ -187,6 +192,8 @@ class RaftCore(_Election):
             return
         if to not in self._progress:
             raise ValueError(f"cannot transfer leadership to unknown node {to!r}")
+        if to not in self._voter_set:
+            raise ValueError(f"cannot transfer leadership to {to!r}: not a voter (thesis 4.2.1)")
         self._transfer_to = to
         self._transfer_sent = False
         pr = self._progress[to]
@@ -225,7 +232,60 @@ class RaftCore(_Election):
                 f"snapshot ({meta.index}, term {meta.term}) does not match the log "
                 f"(term there: {self._log.term_at(meta.index)})"
             )
+        # the configuration at the new base is the one the log says, whatever meta carries
+        self._base_config = self._config_at(meta.index)
         self._log.compact(meta.index, meta.term)
+        self._refresh_config()
+
+    def snapshot_meta(self, index: int) -> SnapshotMeta:
+        """snapshot_meta is the SnapshotMeta for a snapshot up to applied ``index``.
+
+        It carries the configuration in use at ``index`` (thesis 4.1): the latest CONFIG
+        entry at or below it, else the one at the log's base. ``index`` must be in the log
+        (or its base) and applied.
+        """
+        term = self._log.term_at(index)
+        if term is None or index > self._applied:
+            raise ValueError(
+                f"no snapshot at {index}: log holds {self._log.base_index}..{self._log.last_index},"
+                f" applied {self._applied}"
+            )
+        config = self._config_at(index)
+        return SnapshotMeta(index, term, tuple(config.voters), config)
+
+    # == membership (thesis chapter 4) =========================================
+    def add_learner(self, node_id: str, address: str) -> int:
+        """add_learner appends a configuration with ``node_id`` as a learner; its log index.
+
+        The learner receives the log but neither votes nor counts (thesis 4.2.1). Raises
+        NotLeader, or MembershipChangeError (``reason`` says which rule) and changes nothing.
+        """
+        return self._add_learner(node_id, address)
+
+    def promote_learner(self, node_id: str) -> int:
+        """promote_learner makes a caught-up learner a voter (match >= commit); its log index."""
+        return self._promote_learner(node_id)
+
+    def remove_server(self, node_id: str) -> int:
+        """remove_server removes a voter or learner; the leader may remove itself (4.2.2).
+
+        A leader that removes itself keeps leading, not counting itself, until the new
+        configuration commits, then steps down. The last voter cannot be removed.
+        """
+        return self._remove_server(node_id)
+
+    @property
+    def membership(self) -> Membership:
+        """membership is the config in use: latest in the log, else snapshot's, else initial."""
+        return self._membership()
+
+    def caught_up_learners(self) -> tuple[str, ...]:
+        """caught_up_learners: learners the leader could promote now (empty if not leader).
+
+        A learner qualifies once its match index reached the commit index; none do while a
+        change is blocked (a pending change, a transfer, no entry of this term committed).
+        """
+        return self._caught_up_learners()
 
     def set_snapshot_source(self, source: SnapshotSource | None) -> None:
         """set_snapshot_source: how the leader gets a snapshot for a follower behind the log."""
@@ -395,6 +455,9 @@ class RaftCore(_Election):
             "last_index": self._log.last_index,
             "last_term": self._log.last_term,
             "pending_reads": len(self._pending_reads),
+            "voters": list(self._in_use.voters),
+            "learners": list(self._in_use.learners),
+            "config_index": self._in_use.index,
             "progress": {
                 peer: {
                     "match": v.match,

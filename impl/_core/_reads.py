@@ -32,8 +32,8 @@ class _Reads(_CoreBase):
         self._read_seq += 1
         ctx = self._read_seq
         self._pending_reads.append((request_id, self._commit, ctx))
-        if not self._peers:
-            self._release_reads()
+        if not self._peers and self._is_voter:
+            self._release_reads()  # the only voter: it is its own quorum
             return False
         if self._read_round == 0:
             self._read_round = ctx
@@ -57,11 +57,17 @@ class _Reads(_CoreBase):
         return False
 
     def _confirmed_ctx(self) -> int:
-        """_confirmed_ctx: the largest ctx acknowledged by a quorum, counting ourselves."""
-        if not self._peers:
+        """_confirmed_ctx: the largest ctx acknowledged by a quorum of the voters in use.
+
+        The leader always agrees with itself, but counts only while it is a voter (a leader
+        that removed itself, thesis 4.2.2); learners never count (thesis 4.2.1).
+        """
+        if not self._peers and self._is_voter:
             return self._read_seq
-        acks = [pr.read_ack for pr in self._progress.values()]
-        acks.append(self._read_seq)  # the leader always agrees with itself
+        voters = self._voter_set
+        acks = [pr.read_ack for peer, pr in self._progress.items() if peer in voters]
+        if self._is_voter:
+            acks.append(self._read_seq)
         return self._quorum_value(acks)
 
     def _release_reads(self) -> None:

@@ -15,10 +15,12 @@ and commit = min(leader_commit, index of last new entry).
 from __future__ import annotations
 
 from ._errors import CommittedConflict
+from ._membership import Membership
 from ._messages import (
     AppendRequest,
     AppendResponse,
     Entry,
+    SnapshotMeta,
     SnapshotRequest,
     SnapshotResponse,
     TimeoutNow,
@@ -41,10 +43,28 @@ class _Replication(_Reads):
         nxt = self._log.last_index + 1
         limit = self._config.max_inflight_appends
         self._progress = {}
-        for peer in self._peers:
+        for peer in self._replicas:  # voters and learners (thesis 4.2.1)
             pr = Progress(nxt, limit)
             pr.recent_active = True  # grace period: they just elected us
             self._progress[peer] = pr
+
+    def _sync_progress(self) -> None:
+        """_sync_progress follows a configuration change on the leader (thesis 4.1).
+
+        A server that left gets nothing more from this leader; a new one gets Progress and a
+        probe at our last index at once, so its catch-up starts without waiting for a
+        heartbeat (its rejection hint moves ``next`` back to what it holds).
+        """
+        progress = self._progress
+        members = set(self._replicas)
+        for gone in [p for p in progress if p not in members]:
+            del progress[gone]
+        for peer in self._replicas:
+            if peer not in progress:
+                pr = Progress(self._log.last_index + 1, self._config.max_inflight_appends)
+                pr.recent_active = True
+                progress[peer] = pr
+                self._send_append(peer, pr, allow_empty=True)
 
     def _send_append(self, peer: str, pr: Progress, allow_empty: bool) -> bool:
         """_send_append sends one append from ``pr.next``; False if nothing was sent."""
@@ -185,8 +205,11 @@ class _Replication(_Reads):
         """
         if self._role is not Role.LEADER:
             return
-        matches = [pr.match for pr in self._progress.values()]
-        matches.append(self._durable)
+        # only voters in use count, we ourselves only while we are one (thesis 4.1, 4.2.2)
+        voters = self._voter_set
+        matches = [pr.match for peer, pr in self._progress.items() if peer in voters]
+        if self._is_voter:
+            matches.append(self._durable)
         n = self._quorum_value(matches)
         if n > self._commit and self._log.term_at(n) == self._term:
             self._commit = n
@@ -197,10 +220,22 @@ class _Replication(_Reads):
         if index > self._durable and self._log.term_at(index) == term:
             self._durable = index
             self._maybe_commit()
+            self._retire_if_removed()
+
+    def _retire_if_removed(self) -> None:
+        """_retire_if_removed: a leader outside a committed configuration steps down (4.2.2).
+
+        Until the configuration without it commits it keeps replicating (not counting itself);
+        afterwards it is a follower that, not being a voter, never campaigns.
+        """
+        if self._role is Role.LEADER and not self._is_voter and self._in_use.index <= self._commit:
+            self._become_follower(self._term, None)
 
     # -- leader: responses -------------------------------------------------
     def _handle_append_response(self, msg: AppendResponse) -> None:
-        pr = self._progress[msg.sender]
+        pr = self._progress.get(msg.sender)
+        if pr is None:
+            return  # a member that has just left (or a leader that never replicated to it)
         pr.recent_active = True
         if msg.success:
             if pr.acked(msg.match_index):
@@ -241,7 +276,9 @@ class _Replication(_Reads):
         self._send_append(msg.sender, pr, allow_empty=True)
 
     def _handle_snapshot_response(self, msg: SnapshotResponse) -> None:
-        pr = self._progress[msg.sender]
+        pr = self._progress.get(msg.sender)
+        if pr is None:
+            return
         pr.recent_active = True
         if pr.acked(msg.match_index):
             self._maybe_commit()
@@ -310,14 +347,16 @@ class _Replication(_Reads):
         if entries:
             first = entries[0].index
             if conflict:
-                log.truncate_from(conflict)
+                log.truncate_from(conflict)  # a truncated CONFIG entry is undone (4.1)
                 log.extend(entries[conflict - first :])
                 self._unstable = min(self._unstable, conflict)
                 self._durable = min(self._durable, conflict - 1)
+                self._refresh_config()
             else:
                 start = log.last_index + 1 - first
                 if start < len(entries):
                     log.extend(entries[start:] if start > 0 else entries)
+                    self._refresh_config()
         last_new = max(prev + len(entries), log.base_index)
         new_commit = min(msg.leader_commit, last_new)
         self._commit = max(self._commit, new_commit)
@@ -352,6 +391,8 @@ class _Replication(_Reads):
             )
             return
         log = self._log
+        # the snapshot's configuration is the one at its base from now on (thesis 4.1)
+        self._base_config = meta.config if meta.config is not None else self._legacy(meta)
         if log.term_at(meta.index) == meta.term:
             # our log already holds the snapshot's last entry: keep what follows (section 7)
             log.compact(meta.index, meta.term)
@@ -359,6 +400,7 @@ class _Replication(_Reads):
         else:
             log.reset(meta.index, meta.term)
             self._durable = meta.index
+        self._refresh_config()
         self._unstable = max(self._unstable, meta.index + 1)
         self._unstable = min(self._unstable, log.last_index + 1)
         self._commit = meta.index
@@ -367,9 +409,16 @@ class _Replication(_Reads):
         self._snapshot_out = (meta, msg.data)
         self._send(msg.sender, SnapshotResponse(self._cluster, self._id, self._term, meta.index))
 
+    def _legacy(self, meta: SnapshotMeta) -> Membership:
+        """_legacy: the configuration of a snapshot sent without one (only its voters)."""
+        known = self._in_use
+        return Membership(
+            {v: known.address(v) or self._initial.address(v) or "" for v in meta.voters}
+        )
+
     # -- leader: local appends ---------------------------------------------
     def _append_local(self, entry: Entry) -> None:
         self._log.append(entry)
-        if not self._peers:
+        if not self._progress:
             return  # commit waits for the driver to report the entry durable
         self._broadcast_append()

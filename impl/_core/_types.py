@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from ._messages import Entry, Envelope, HardState, SnapshotMeta
 
@@ -70,7 +71,14 @@ class ReadState:
 
 @dataclass(frozen=True, slots=True)
 class CoreConfig:
-    """CoreConfig fixes a node's identity, its cluster and its flow-control limits."""
+    """CoreConfig fixes a node's identity, its cluster, its initial configuration and limits.
+
+    ``voters`` (+ ``learners``) is the *initial* configuration, used only until the log or a
+    snapshot holds one (thesis 4.1); ``addresses`` maps ids to HOST:PORT for it (missing ids
+    get ""). ``join=True`` starts a node that knows no configuration yet (``voters`` must be
+    empty or just itself and is ignored): it never campaigns and learns the configuration
+    from the leader that adds it (thesis 4.2.1).
+    """
 
     node_id: str
     voters: tuple[str, ...]
@@ -80,14 +88,29 @@ class CoreConfig:
     max_inflight_appends: int = 8
     check_quorum: bool = True
     prevote: bool = True
+    learners: tuple[str, ...] = ()
+    addresses: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False, compare=False
+    )
+    join: bool = False
 
     def __post_init__(self) -> None:
         if not self.node_id:
             raise ValueError("CoreConfig.node_id must not be empty")
-        if self.node_id not in self.voters:
-            raise ValueError(f"CoreConfig.node_id {self.node_id!r} is not one of the voters")
+        if self.join:
+            if self.voters not in ((), (self.node_id,)) or self.learners:
+                raise ValueError("CoreConfig.join: the node knows no configuration; give no peers")
+            object.__setattr__(self, "voters", ())
+        elif self.node_id not in self.voters and self.node_id not in self.learners:
+            raise ValueError(
+                f"CoreConfig.node_id {self.node_id!r} is not one of the voters or learners"
+            )
+        elif not self.voters:
+            raise ValueError("CoreConfig.voters must not be empty (use join=True)")
         if len(set(self.voters)) != len(self.voters):
             raise ValueError(f"CoreConfig.voters has duplicates: {self.voters!r}")
+        if len(set(self.learners)) != len(self.learners) or set(self.learners) & set(self.voters):
+            raise ValueError(f"CoreConfig.learners has duplicates or voters: {self.learners!r}")
         if self.max_entries_per_append < 1 or self.max_inflight_appends < 1:
             raise ValueError("CoreConfig flow-control limits must be at least 1")
         if self.max_bytes_per_append < 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from ._errors import MalformedMessage, UnknownSender, WrongCluster
+from ._membership import Membership, decode_config
 from ._messages import (
     AppendRequest,
     AppendResponse,
@@ -86,6 +87,11 @@ def _entries(msg: AppendRequest) -> None:
             )
         if type(e.kind) is not EntryKind or type(e.data) is not bytes:
             raise MalformedMessage(f"entry {e.index}: bad kind or data type")
+        if e.kind is EntryKind.CONFIG:
+            try:
+                decode_config(e.data)
+            except ValueError as exc:
+                raise MalformedMessage(f"entry {e.index}: {exc}") from exc
         prev_term = term
         expected += 1
 
@@ -98,18 +104,46 @@ def _meta(meta: object, msg_term: int) -> None:
     _position("snapshot", meta.index, meta.term, msg_term)
     if type(meta.voters) is not tuple or not all(type(v) is str for v in meta.voters):
         raise MalformedMessage("snapshot voters must be a tuple of node ids")
+    config = meta.config
+    if config is not None:
+        if type(config) is not Membership:
+            raise MalformedMessage("snapshot config must be a Membership")
+        _count("meta.config.index", config.index)
+        if not config.voters or config.index > meta.index:
+            raise MalformedMessage("snapshot config needs a voter and an index <= the snapshot's")
+        for node, addr in (*config.voters.items(), *config.learners.items()):
+            if type(node) is not str or not node or type(addr) is not str:
+                raise MalformedMessage(f"snapshot config: bad member {node!r}: {addr!r}")
 
 
-def validate_message(msg: Message, cluster_id: str, node_id: str, voters: frozenset[str]) -> None:
-    """validate_message raises a ProtocolError if ``msg`` must be refused, else returns."""
+def validate_message(
+    msg: Message,
+    cluster_id: str,
+    node_id: str,
+    members: frozenset[str],
+    following: tuple[str | None, int] = (None, 0),
+) -> None:
+    """validate_message raises a ProtocolError if ``msg`` must be refused, else returns.
+
+    Accepted senders: the members (voters and learners) of the configuration in use, the
+    leader we follow, and a server claiming to lead our term or a later one with an append or
+    a snapshot: a new learner, or a node started to join, must obey a leader it has never
+    heard of (thesis 4.2.1). Election Safety makes such a claim true (one leader per term).
+    ``following`` is (the leader we follow or None, our current term).
+    """
+    leader, current_term = following
     if not isinstance(msg, _MESSAGE_TYPES):
         raise MalformedMessage(f"not a Raft message: {type(msg).__name__}")
     if msg.cluster_id != cluster_id:
         raise WrongCluster(f"message for cluster {msg.cluster_id!r}, this is {cluster_id!r}")
-    if msg.sender not in voters:
-        raise UnknownSender(f"sender {msg.sender!r} is not a voter of this cluster")
     if msg.sender == node_id:
         raise UnknownSender(f"sender {msg.sender!r} is this node itself")
+    if msg.sender not in members and (msg.sender != leader or leader is None):
+        claims_lead = isinstance(msg, AppendRequest | SnapshotRequest)
+        if not claims_lead or _count("term", msg.term) < current_term:
+            raise UnknownSender(
+                f"sender {msg.sender!r} is not a member of this node's configuration"
+            )
     term = _count("term", msg.term)
     match msg:
         case VoteRequest():
