@@ -11,7 +11,15 @@ What is measured where:
 - elections: term increases seen since this node started. With pre-vote a
   term rises only when a real election starts somewhere, so this counts the
   elections this node took part in or learned of;
-- RPC latency per gRPC method: a grpc.aio server interceptor;
+- RPC latency per gRPC method: a grpc.aio server interceptor (unary and
+  client-streaming handlers; a long-lived stream has no useful call latency);
+- the peer stream (RaftPeer.Stream), per received batch, by the transport:
+  handling time (receipt to the last reply written, so the follower's persist
+  is in it), messages per batch, messages by kind and replies by kind, calls
+  accepted and open;
+- peer refusals (the stream and the unary peer RPCs), by method and reason,
+  each also logged (rate-limited): malformed input, another cluster, an
+  unknown sender, a sender the caller's certificate does not name;
 - persist latency (one storage call per Ready: the fsync of the group commit):
   a wrapper around the node's Storage.
 
@@ -23,16 +31,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, assert_never
 
 import grpc
 from grpc import aio
 
 from impl._config import parse_address
+from impl._core import (
+    AppendRequest,
+    AppendResponse,
+    Message,
+    SnapshotRequest,
+    SnapshotResponse,
+    TimeoutNow,
+    VoteRequest,
+    VoteResponse,
+)
 
 if TYPE_CHECKING:
     from impl._core import Entry, HardState, SnapshotMeta, StoredState
@@ -41,11 +60,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTENT_TYPE",
+    "REFUSAL_REASONS",
+    "Counter",
     "Histogram",
     "MetricsServer",
     "NodeMetrics",
+    "message_kind",
     "metrics_for",
 ]
+
+log = logging.getLogger("raftwright.transport")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -54,7 +78,34 @@ RPC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                0.5, 1.0, 2.5, 5.0, 10.0)  # fmt: skip
 PERSIST_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                    0.05, 0.1, 0.25, 0.5, 1.0)  # fmt: skip
+# Messages per peer-stream batch.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 ROLES = ("follower", "precandidate", "candidate", "leader", "stopped")
+# Why a peer message was refused (the reason label of raftwright_peer_refusals_total).
+REFUSAL_REASONS = ("malformed", "wrong_cluster", "unknown_sender", "identity", "protocol")
+# At most one refusal log line per (method, reason, caller) in this many seconds.
+_REFUSAL_LOG_EVERY_S = 10.0
+
+
+def message_kind(msg: Message) -> str:
+    """message_kind is the kind label of a peer message (heartbeat: an append without entries)."""
+    match msg:
+        case AppendRequest():
+            return "append" if msg.entries else "heartbeat"
+        case AppendResponse():
+            return "append_response"
+        case VoteRequest():
+            return "prevote" if msg.prevote else "vote"
+        case VoteResponse():
+            return "prevote_response" if msg.prevote else "vote_response"
+        case TimeoutNow():
+            return "timeout_now"
+        case SnapshotRequest():
+            return "snapshot"
+        case SnapshotResponse():
+            return "snapshot_response"
+        case _:
+            assert_never(msg)
 
 
 def _escape(value: str) -> str:
@@ -120,6 +171,36 @@ class Histogram:
                 out.append(f"{self.name}_bucket{le} {cumulative}")
             out.append(f"{self.name}_sum{_labels(pairs)} {_number(total)}")
             out.append(f"{self.name}_count{_labels(pairs)} {_number(n)}")
+
+
+class Counter:
+    """Counter: a monotonically rising count per combination of label values."""
+
+    def __init__(self, name: str, help_text: str, labels: Sequence[str]) -> None:
+        self.name = name
+        self.help = help_text
+        self.labels = tuple(labels)
+        self._values: dict[tuple[str, ...], int] = {}
+
+    def inc(self, *label_values: str, by: int = 1) -> None:
+        if len(label_values) != len(self.labels):
+            raise ValueError(f"{self.name} takes labels {self.labels}, got {label_values}")
+        self._values[label_values] = self._values.get(label_values, 0) + by
+
+    def value(self, *label_values: str) -> int:
+        return self._values.get(label_values, 0)
+
+    def total(self) -> int:
+        return sum(self._values.values())
+
+    def render(self, out: list[str], base: Sequence[tuple[str, str]]) -> None:
+        out.append(f"# HELP {self.name} {self.help}")
+        out.append(f"# TYPE {self.name} counter")
+        if not self.labels and not self._values:
+            out.append(f"{self.name}{_labels(base)} 0")
+        for values in sorted(self._values):
+            pairs = [*base, *zip(self.labels, values, strict=True)]
+            out.append(f"{self.name}{_labels(pairs)} {self._values[values]}")
 
 
 class _TimedStorage:
@@ -208,7 +289,74 @@ class NodeMetrics:
             PERSIST_BUCKETS,
             "op",
         )
+        self.peer_refusals = Counter(
+            "raftwright_peer_refusals_total",
+            "Peer messages refused before reaching the core, by gRPC method and reason"
+            " (malformed, wrong_cluster, unknown_sender, identity, protocol).",
+            ("method", "reason"),
+        )
+        self.stream_calls = Counter(
+            "raftwright_peer_stream_calls_total", "RaftPeer.Stream calls accepted.", ()
+        )
+        self.streams_open = 0
+        self.stream_batch = Histogram(
+            "raftwright_peer_stream_batch_seconds",
+            "Peer-stream batch handling time, from receipt to the last reply it produced"
+            " written back (the node's persist included), by sending peer.",
+            RPC_BUCKETS,
+            "peer",
+        )
+        self.stream_batch_messages = Histogram(
+            "raftwright_peer_stream_batch_messages",
+            "Messages per received peer-stream batch, by sending peer.",
+            BATCH_BUCKETS,
+            "peer",
+        )
+        self.stream_messages = Counter(
+            "raftwright_peer_stream_messages_total",
+            "Messages received on the peer stream and handed to the core, by peer and kind.",
+            ("peer", "kind"),
+        )
+        self.stream_replies = Counter(
+            "raftwright_peer_stream_replies_total",
+            "Replies written back on the peer stream, by peer and kind.",
+            ("peer", "kind"),
+        )
+        self._refusal_logged: dict[tuple[str, str, str], tuple[float, int]] = {}
         self._first_term: int | None = None
+
+    def refused(self, method: str, reason: str, detail: str, caller: str) -> None:
+        """refused counts one refused peer RPC or batch and logs it (rate-limited).
+
+        caller is the gRPC peer address. A misconfigured node retries every
+        few milliseconds, so each (method, reason, caller) logs at most one
+        line per 10 s, saying how many it held back.
+        """
+        if reason not in REFUSAL_REASONS:
+            raise ValueError(f"unknown refusal reason {reason!r}")
+        self.peer_refusals.inc(method, reason)
+        key = (method, reason, caller)
+        now = time.monotonic()
+        last, held = self._refusal_logged.get(key, (-math.inf, 0))
+        if now - last < _REFUSAL_LOG_EVERY_S:
+            self._refusal_logged[key] = (last, held + 1)
+            return
+        self._refusal_logged[key] = (now, 0)
+        more = f" ({held} more since the last report)" if held else ""
+        log.warning("refused %s from %s (%s): %s%s", method, caller, reason, detail, more)
+
+    def batch_received(self, peer: str, msgs: Sequence[Message]) -> None:
+        """batch_received counts a batch handed to the core, by message kind."""
+        self.stream_batch_messages.observe(len(msgs), peer)
+        for msg in msgs:
+            self.stream_messages.inc(peer, message_kind(msg))
+
+    def batch_handled(self, peer: str, seconds: float) -> None:
+        """batch_handled records one batch's handling time (its replies are written)."""
+        self.stream_batch.observe(seconds, peer)
+
+    def reply_sent(self, peer: str, msg: Message) -> None:
+        self.stream_replies.inc(peer, message_kind(msg))
 
     def interceptor(self) -> aio.ServerInterceptor:  # type: ignore[type-arg]
         """interceptor for the node's server.
@@ -270,6 +418,13 @@ class NodeMetrics:
             labels = _labels([*base, ("method", method)])
             out.append(f"raftwright_rpc_failures_total{labels} {self.rpc_failures[method]}")
         self.persist.render(out, base)
+        self.peer_refusals.render(out, base)
+        self.stream_calls.render(out, base)
+        gauge("raftwright_peer_streams_open", "RaftPeer.Stream calls open now.", self.streams_open)
+        self.stream_batch.render(out, base)
+        self.stream_batch_messages.render(out, base)
+        self.stream_messages.render(out, base)
+        self.stream_replies.render(out, base)
         return "\n".join(out) + "\n"
 
 

@@ -29,8 +29,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any, NoReturn, assert_never
 
 import grpc
 from grpc import aio
@@ -77,7 +78,7 @@ from impl._kv import encode_delete, encode_get, encode_put
 from impl._metrics import metrics_for
 from impl._node_errors import NodeStoppedError, NotLeaderError, ProposalLostError
 from impl._peer_stream import PeerStream
-from impl._security import node_server_credentials
+from impl._security import PeerIdentityCheck, node_server_credentials
 from impl.generated import client_pb2, kv_pb2, raft_pb2
 
 if TYPE_CHECKING:
@@ -141,10 +142,11 @@ class _PeerService:
     def __init__(self, node: Node) -> None:
         self._node = node
         self._cluster_id = node.config.cluster_id
-        self._others = frozenset(node.config.others)
         self.node = node
         self.cluster_id = self._cluster_id
-        self.others = self._others
+        # Mutual TLS binds a sender to its certificate (impl/_security.py, verify_peer_id).
+        self.identity = PeerIdentityCheck.for_node(node.config)
+        self.metrics = metrics_for(node)
 
     async def stream(
         self, batches: AsyncIterator[Any], context: aio.ServicerContext[Any, Any]
@@ -152,43 +154,76 @@ class _PeerService:
         """stream serves the long-lived peer stream (see _StreamHandler)."""
         await _StreamHandler(self).serve(batches, context)
 
-    async def _check(self, pb: Any, context: aio.ServicerContext[Any, Any]) -> None:
+    async def _refuse(
+        self,
+        context: aio.ServicerContext[Any, Any],
+        method: str,
+        reason: str,
+        code: grpc.StatusCode,
+        details: str,
+    ) -> NoReturn:
+        """_refuse counts and logs a refused peer RPC (impl/_metrics.py), then aborts it."""
+        self.metrics.refused(method, reason, details, context.peer())
+        await context.abort(code, details)
+
+    async def _check(self, pb: Any, context: aio.ServicerContext[Any, Any], method: str) -> None:
+        denied = grpc.StatusCode.PERMISSION_DENIED
         if isinstance(pb, _Undecodable):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed: {pb.reason}")
+            malformed = grpc.StatusCode.INVALID_ARGUMENT
+            await self._refuse(context, method, "malformed", malformed, f"malformed: {pb.reason}")
         if pb.cluster_id != self._cluster_id:
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED, f"wrong cluster id {pb.cluster_id!r}"
+            await self._refuse(
+                context, method, "wrong_cluster", denied, f"wrong cluster id {pb.cluster_id!r}"
             )
-        if pb.sender not in self._others:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"unknown sender {pb.sender!r}")
+        # Members of the config in use, or a leader's message (a new learner: thesis 4.2.1).
+        leaderish = isinstance(pb, raft_pb2.AppendRequest | raft_pb2.SnapshotChunk)
+        if not self._node.accepts_sender(pb.sender, leaderish):
+            await self._refuse(
+                context, method, "unknown_sender", denied, f"unknown sender {pb.sender!r}"
+            )
+        why = self.identity.refusal(self.identity.names(context.auth_context()), pb.sender)
+        if why is not None:
+            await self._refuse(context, method, "identity", denied, why)
 
     async def _deliver(
-        self, msg: Message, context: aio.ServicerContext[Any, Any]
+        self, msg: Message, context: aio.ServicerContext[Any, Any], method: str
     ) -> Message | None:
+        denied = grpc.StatusCode.PERMISSION_DENIED
         try:
             return await self._node.deliver(msg)
-        except (UnknownSender, WrongCluster) as exc:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        except UnknownSender as exc:
+            await self._refuse(context, method, "unknown_sender", denied, str(exc))
+        except WrongCluster as exc:
+            await self._refuse(context, method, "wrong_cluster", denied, str(exc))
         except MalformedMessage as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            malformed = grpc.StatusCode.INVALID_ARGUMENT
+            await self._refuse(context, method, "malformed", malformed, str(exc))
         except ProtocolError as exc:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            refused = grpc.StatusCode.FAILED_PRECONDITION
+            await self._refuse(context, method, "protocol", refused, str(exc))
         except NodeStoppedError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
 
     async def _convert(
-        self, fn: Callable[[Any], Message], pb: Any, context: aio.ServicerContext[Any, Any]
+        self,
+        fn: Callable[[Any], Message],
+        pb: Any,
+        context: aio.ServicerContext[Any, Any],
+        method: str,
     ) -> Message:
         try:
             return fn(pb)
         except MalformedProtoError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            malformed = grpc.StatusCode.INVALID_ARGUMENT
+            await self._refuse(context, method, "malformed", malformed, str(exc))
 
     async def request_vote(
         self, pb: Any, context: aio.ServicerContext[Any, Any]
     ) -> raft_pb2.VoteResponse:
-        await self._check(pb, context)
-        reply = await self._deliver(await self._convert(vote_request_from_pb, pb, context), context)
+        method = "RequestVote"
+        await self._check(pb, context, method)
+        msg = await self._convert(vote_request_from_pb, pb, context, method)
+        reply = await self._deliver(msg, context, method)
         if isinstance(reply, VoteResponse):
             return vote_response_to_pb(reply)
         return raft_pb2.VoteResponse()
@@ -196,9 +231,10 @@ class _PeerService:
     async def append_entries(
         self, pb: Any, context: aio.ServicerContext[Any, Any]
     ) -> raft_pb2.AppendResponse:
-        await self._check(pb, context)
-        msg = await self._convert(append_request_from_pb, pb, context)
-        reply = await self._deliver(msg, context)
+        method = "AppendEntries"
+        await self._check(pb, context, method)
+        msg = await self._convert(append_request_from_pb, pb, context, method)
+        reply = await self._deliver(msg, context, method)
         if isinstance(reply, AppendResponse):
             return append_response_to_pb(reply)
         return raft_pb2.AppendResponse()
@@ -206,23 +242,26 @@ class _PeerService:
     async def install_snapshot(
         self, chunks: AsyncIterator[Any], context: aio.ServicerContext[Any, Any]
     ) -> raft_pb2.SnapshotResponse:
+        method = "InstallSnapshot"
+        malformed = grpc.StatusCode.INVALID_ARGUMENT
         assembler = SnapshotAssembler()
         first = True
         async for chunk in chunks:
             if isinstance(chunk, _Undecodable):
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed: {chunk.reason}")
+                details = f"malformed: {chunk.reason}"
+                await self._refuse(context, method, "malformed", malformed, details)
             if first:
-                await self._check(chunk, context)
+                await self._check(chunk, context, method)
                 first = False
             try:
                 assembler.add(chunk)
             except MalformedProtoError as exc:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+                await self._refuse(context, method, "malformed", malformed, str(exc))
         try:
             msg = assembler.result()
         except MalformedProtoError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        reply = await self._deliver(msg, context)
+            await self._refuse(context, method, "malformed", malformed, str(exc))
+        reply = await self._deliver(msg, context, method)
         if isinstance(reply, SnapshotResponse):
             return snapshot_response_to_pb(reply)
         return raft_pb2.SnapshotResponse()
@@ -230,8 +269,10 @@ class _PeerService:
     async def timeout_now(
         self, pb: Any, context: aio.ServicerContext[Any, Any]
     ) -> raft_pb2.TimeoutNowResponse:
-        await self._check(pb, context)
-        await self._deliver(await self._convert(timeout_now_from_pb, pb, context), context)
+        method = "TimeoutNow"
+        await self._check(pb, context, method)
+        msg = await self._convert(timeout_now_from_pb, pb, context, method)
+        await self._deliver(msg, context, method)
         return raft_pb2.TimeoutNowResponse(
             cluster_id=self._cluster_id, sender=self._node.config.node_id, term=self._node.term
         )
@@ -247,7 +288,17 @@ class _StreamError:
         self.details = details
 
 
-_Pending = asyncio.Future[Message | None] | _StreamError
+class _BatchDone:
+    """_BatchDone follows a batch's replies in the queue: when it is reached they are written."""
+
+    __slots__ = ("peer", "start")
+
+    def __init__(self, peer: str, start: float) -> None:
+        self.peer = peer
+        self.start = start
+
+
+_Pending = asyncio.Future[Message | None] | _StreamError | _BatchDone
 
 
 class _StreamHandler:
@@ -259,7 +310,11 @@ class _StreamHandler:
     request order, each as soon as the node made its state durable; replies
     that are ready together go out as one batch. A refused batch is checked
     in full before any of it reaches the node, then the stream is aborted
-    with the status the unary methods use (INVALID_ARGUMENT, PERMISSION_DENIED).
+    with the status the unary methods use (INVALID_ARGUMENT, PERMISSION_DENIED),
+    counted and logged as a refusal. Under mutual TLS with verify_peer_id every
+    message's sender must be a node id the caller's certificate names. Each
+    batch's handling time (receipt to its last reply written), size and
+    message kinds go to the node's metrics.
     """
 
     def __init__(self, service: _PeerService) -> None:
@@ -267,54 +322,60 @@ class _StreamHandler:
         self._pending: collections.deque[_Pending] = collections.deque()
         self._ready = asyncio.Event()
         self._done = False
+        self._names: frozenset[str] | None = None  # who the caller may speak for (None: anyone)
+        self._caller = ""  # the gRPC peer address, for the refusal log
+        self._peer = ""  # the sender of the latest batch (one peer per stream)
+
+    def _refuse(self, reason: str, code: grpc.StatusCode, details: str) -> bool:
+        """_refuse queues the stream's abort, counts and logs it; returns False for _feed."""
+        self._service.metrics.refused("Stream", reason, details, self._caller)
+        self._pending.append(_StreamError(code, details))
+        return False
 
     def _feed(self, pb: Any) -> bool:
         """_feed delivers one batch; returns False (after queueing the error) if refused."""
+        start = time.perf_counter()
         pending = self._pending
+        malformed = grpc.StatusCode.INVALID_ARGUMENT
+        denied = grpc.StatusCode.PERMISSION_DENIED
         if isinstance(pb, _Undecodable):
-            pending.append(
-                _StreamError(grpc.StatusCode.INVALID_ARGUMENT, f"malformed: {pb.reason}")
-            )
-            return False
+            return self._refuse("malformed", malformed, f"malformed: {pb.reason}")
         svc = self._service
         msgs: list[Message] = []
         for item in pb.messages:
             try:
                 cluster_id, sender = peer_message_header(item)
                 if cluster_id != svc.cluster_id:
-                    pending.append(
-                        _StreamError(
-                            grpc.StatusCode.PERMISSION_DENIED, f"wrong cluster id {cluster_id!r}"
-                        )
-                    )
-                    return False
-                if sender not in svc.others:
-                    pending.append(
-                        _StreamError(
-                            grpc.StatusCode.PERMISSION_DENIED, f"unknown sender {sender!r}"
-                        )
-                    )
-                    return False
+                    return self._refuse("wrong_cluster", denied, f"wrong cluster id {cluster_id!r}")
+                if not svc.node.accepts_sender(
+                    sender, item.WhichOneof("body") == "append_request"
+                ):
+                    return self._refuse("unknown_sender", denied, f"unknown sender {sender!r}")
+                why = svc.identity.refusal(self._names, sender)
+                if why is not None:
+                    return self._refuse("identity", denied, why)
                 msgs.append(peer_message_from_pb(item))
             except MalformedProtoError as exc:
-                pending.append(_StreamError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)))
-                return False
+                return self._refuse("malformed", malformed, str(exc))
         node = svc.node
         for msg in msgs:
             try:
                 pending.append(node.deliver_nowait(msg))
-            except (UnknownSender, WrongCluster) as exc:
-                pending.append(_StreamError(grpc.StatusCode.PERMISSION_DENIED, str(exc)))
-                return False
+            except UnknownSender as exc:
+                return self._refuse("unknown_sender", denied, str(exc))
+            except WrongCluster as exc:
+                return self._refuse("wrong_cluster", denied, str(exc))
             except MalformedMessage as exc:
-                pending.append(_StreamError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)))
-                return False
+                return self._refuse("malformed", malformed, str(exc))
             except ProtocolError as exc:
-                pending.append(_StreamError(grpc.StatusCode.FAILED_PRECONDITION, str(exc)))
-                return False
+                return self._refuse("protocol", grpc.StatusCode.FAILED_PRECONDITION, str(exc))
             except NodeStoppedError as exc:
                 pending.append(_StreamError(grpc.StatusCode.UNAVAILABLE, str(exc)))
                 return False
+        if msgs:
+            self._peer = msgs[0].sender
+        svc.metrics.batch_received(self._peer, msgs)
+        pending.append(_BatchDone(self._peer, start))
         return True
 
     async def _read(self, batches: AsyncIterator[Any]) -> None:
@@ -331,6 +392,12 @@ class _StreamHandler:
     async def serve(
         self, batches: AsyncIterator[Any], context: aio.ServicerContext[Any, Any]
     ) -> None:
+        svc = self._service
+        metrics = svc.metrics
+        self._names = svc.identity.names(context.auth_context())
+        self._caller = context.peer()
+        metrics.stream_calls.inc()
+        metrics.streams_open += 1
         reader = asyncio.get_running_loop().create_task(self._read(batches))
         pending = self._pending
         try:
@@ -342,24 +409,35 @@ class _StreamHandler:
                     await self._ready.wait()
                     continue
                 out: list[raft_pb2.PeerMessage] = []
+                handled: list[_BatchDone] = []
                 head = pending[0]
                 if isinstance(head, _StreamError):
                     await context.abort(head.code, head.details)
                 try:
-                    await head
+                    if isinstance(head, asyncio.Future):
+                        await head
                     while pending:
                         head = pending[0]
+                        if isinstance(head, _BatchDone):
+                            handled.append(head)
+                            pending.popleft()
+                            continue
                         if isinstance(head, _StreamError) or not head.done():
                             break
                         pending.popleft()
                         reply = head.result()
                         if isinstance(reply, VoteResponse | AppendResponse):
                             out.append(peer_message_to_pb(reply))
+                            metrics.reply_sent(self._peer, reply)
                 except NodeStoppedError as exc:
                     await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
                 if out:
                     await context.write(raft_pb2.PeerBatch(messages=out))
+                now = time.perf_counter()
+                for batch in handled:
+                    metrics.batch_handled(batch.peer, now - batch.start)
         finally:
+            metrics.streams_open -= 1
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
             for item in pending:
@@ -413,7 +491,8 @@ class _ClientService:
             log_size=st.log_size,
             snapshot_index=st.snapshot_index,
             address=st.address,
-            members=dict(self._node.config.peers),
+            members=dict(st.voters),
+            learners=dict(st.learners),
             peers=[
                 client_pb2.PeerProgress(id=peer, match_index=match, next_index=nxt)
                 for peer, (match, nxt) in sorted(st.peers.items())
@@ -629,6 +708,33 @@ class PeerSenders:
             self._peer_stubs[peer] = stubs
         return stubs
 
+    def add_peer(self, peer: str, address: str) -> None:
+        """add_peer starts sending to a new member (or one whose address changed)."""
+        if self._addresses.get(peer) == address:
+            return
+        if peer in self._addresses:
+            self.remove_peer(peer)
+        self._addresses[peer] = address
+        self._outstanding.setdefault(peer, 0)
+
+    def remove_peer(self, peer: str) -> None:
+        """remove_peer stops sending to a member that left and closes its link."""
+        self._addresses.pop(peer, None)
+        stream = self._streams.pop(peer, None)
+        channel = self._channels.pop(peer, None)
+        self._peer_stubs.pop(peer, None)
+
+        async def close() -> None:
+            if stream is not None:
+                await stream.close()
+            if channel is not None:
+                await channel.close(None)
+
+        if stream is not None or channel is not None:
+            task = asyncio.get_running_loop().create_task(close())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     def send(self, envelope: Envelope) -> None:
         """send starts the RPC for one outbound request and returns at once."""
         if self._closed:
@@ -661,7 +767,8 @@ class PeerSenders:
         except asyncio.CancelledError:
             raise
         finally:
-            self._outstanding[peer] -= 1
+            if peer in self._outstanding:
+                self._outstanding[peer] -= 1
         if reply is not None and not self._closed:
             self._on_reply(reply)
 

@@ -1,13 +1,17 @@
 """Throwaway certificates for the TLS tests: a CA and the leaf certificates it signs.
 
 EC P-256 keys (fast to make); every leaf names 127.0.0.1 and localhost in its
-subjectAltName and may act as server and client, as a node does both.
+subjectAltName and may act as server and client, as a node does both. A node's
+leaf (issue_node) also names the node it speaks for, the subjectAltName URI
+``raftwright://<cluster-id>/<node-id>`` that a node checks under mutual TLS
+(impl/_security.py); issue makes leaves with any URIs (or none: a client's).
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from impl._security import TlsConfig
+from impl._security import TlsConfig, node_identity_uri
 
 __all__ = ["CertAuthority", "Leaf"]
 
@@ -43,9 +47,16 @@ class Leaf:
     key: Path
     ca: Path
 
-    def tls(self, *, ca: Path | None = None, mutual: bool = True) -> TlsConfig:
+    def tls(
+        self, *, ca: Path | None = None, mutual: bool = True, verify_peer_id: bool | None = None
+    ) -> TlsConfig:
         """tls is the TlsConfig using this leaf (ca overrides the trust root)."""
-        return TlsConfig(cert=self.cert, key=self.key, ca=(ca or self.ca) if mutual else None)
+        return TlsConfig(
+            cert=self.cert,
+            key=self.key,
+            ca=(ca or self.ca) if mutual else None,
+            verify_peer_id=verify_peer_id,
+        )
 
 
 class CertAuthority:
@@ -85,8 +96,16 @@ class CertAuthority:
         self.ca_path = directory / f"{name}.pem"
         self.ca_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, common_name: str) -> Leaf:
-        """issue signs a leaf for common_name valid for 127.0.0.1 and localhost."""
+    def issue_node(self, node_id: str, cluster_id: str, *, stem: str | None = None) -> Leaf:
+        """issue_node signs a node's leaf: CN node_id and the URI naming it in cluster_id."""
+        return self.issue(node_id, uris=[node_identity_uri(cluster_id, node_id)], stem=stem)
+
+    def issue(self, common_name: str, *, uris: Sequence[str] = (), stem: str | None = None) -> Leaf:
+        """issue signs a leaf for common_name valid for 127.0.0.1 and localhost.
+
+        uris are extra subjectAltName URIs; stem names the files (default:
+        common_name), so two leaves of one name can coexist.
+        """
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         cert = (
@@ -100,7 +119,11 @@ class CertAuthority:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                    [
+                        x509.DNSName("localhost"),
+                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        *(x509.UniformResourceIdentifier(uri) for uri in uris),
+                    ]
                 ),
                 critical=False,
             )
@@ -112,8 +135,9 @@ class CertAuthority:
             )
             .sign(self._key, hashes.SHA256())
         )
-        cert_path = self.directory / f"{self.name}-{common_name}.crt"
-        key_path = self.directory / f"{self.name}-{common_name}.key"
+        stem = stem or common_name
+        cert_path = self.directory / f"{self.name}-{stem}.crt"
+        key_path = self.directory / f"{self.name}-{stem}.key"
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         key_path.write_bytes(_key_pem(key))
         key_path.chmod(0o600)

@@ -80,7 +80,7 @@ def test_tls_cluster_of_processes_from_config_files(tmp_path: Path) -> None:
     logs: dict[str, Path] = {}
     try:
         for node_id in peers:
-            leaf = ca.issue(node_id)
+            leaf = ca.issue_node(node_id, "ops-cli")
             extra = f'metrics_listen = "127.0.0.1:{metrics_port}"\n' if node_id == "n1" else ""
             config = tmp_path / f"{node_id}.toml"
             config.write_text(

@@ -21,7 +21,7 @@ from impl import ConfigError, KVClient, RaftClient
 from impl._security import TlsConfig, load_tls
 
 from ._certs import CertAuthority
-from ._opsutil import NodeSpec, OpsCluster, trace_events, wait_for
+from ._opsutil import CLUSTER_ID, NodeSpec, OpsCluster, trace_events, wait_for
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(120)]
 
@@ -70,7 +70,8 @@ def test_mutual_tls_cluster_commits_and_refuses_clients_without_the_right_certif
         cluster = OpsCluster(tmp_path)
         try:
             for node_id in cluster.peers:
-                await cluster.start(node_id, NodeSpec(tls=good.issue(node_id).tls()))
+                leaf = good.issue_node(node_id, CLUSTER_ID)
+                await cluster.start(node_id, NodeSpec(tls=leaf.tls()))
             await cluster.wait_leader(list(cluster.peers))
             async with KVClient(cluster.addresses, tls=client_leaf.tls()) as kv:
                 for i in range(5):
@@ -103,13 +104,16 @@ def test_mutual_tls_cluster_commits_and_refuses_clients_without_the_right_certif
 
 
 async def _outsider_never_reaches_the_core(
-    tmp_path: Path, member: NodeSpec, outsider: NodeSpec, client_tls: TlsConfig | None
+    tmp_path: Path,
+    members: dict[str, NodeSpec],
+    outsider: NodeSpec,
+    client_tls: TlsConfig | None,
 ) -> None:
     cluster = OpsCluster(tmp_path)
     try:
-        member.trace = True
-        await cluster.start("n1", member)
-        await cluster.start("n2", member)
+        for node_id, member in members.items():
+            member.trace = True
+            await cluster.start(node_id, member)
         await cluster.start("n3", outsider)
         leader = await cluster.wait_leader(["n1", "n2"])
         async with KVClient(cluster.addresses[:2], tls=client_tls) as kv:
@@ -136,13 +140,13 @@ async def _outsider_never_reaches_the_core(
 def test_node_with_a_certificate_from_another_ca_cannot_join(tmp_path: Path) -> None:
     good = CertAuthority(tmp_path / "good", "good-ca")
     other = CertAuthority(tmp_path / "other", "other-ca")
-    # n1 and n2 share one leaf per node; the outsider n3 has its own CA and trusts it.
-    member_leaf = good.issue("member")
+    # n1 and n2 have the cluster CA's leaves; the outsider n3 has its own CA and trusts it.
+    members = {i: NodeSpec(tls=good.issue_node(i, CLUSTER_ID).tls()) for i in ("n1", "n2")}
     asyncio.run(
         _outsider_never_reaches_the_core(
             tmp_path,
-            NodeSpec(tls=member_leaf.tls()),
-            NodeSpec(tls=other.issue("n3").tls()),
+            members,
+            NodeSpec(tls=other.issue_node("n3", CLUSTER_ID).tls()),
             good.issue("client").tls(),
         )
     )
@@ -152,7 +156,10 @@ def test_node_of_another_cluster_id_cannot_join(tmp_path: Path) -> None:
     """Reference: the cluster id check on every message (WrongCluster), via the real transport."""
     asyncio.run(
         _outsider_never_reaches_the_core(
-            tmp_path, NodeSpec(), NodeSpec(cluster_id="another-cluster"), None
+            tmp_path,
+            {"n1": NodeSpec(), "n2": NodeSpec()},
+            NodeSpec(cluster_id="another-cluster"),
+            None,
         )
     )
 
