@@ -21,7 +21,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import grpc
 from grpc import aio
@@ -235,6 +235,82 @@ class RaftClient:
             )
 
         return await self.call_leader(call)
+
+    async def _change_members(self, send: Callable[[Any, float], Awaitable[int]]) -> int:
+        """_change_members runs a membership change at the leader (retrying ABORTED).
+
+        ABORTED means the rules block the change right now (an earlier change is
+        still uncommitted, a new leader has not committed an entry of its term):
+        it is retried until the deadline, and then reported with the node's reason
+        (not as "no leader"), since a leader did answer.
+        """
+        refused: list[str] = []
+
+        async def call(channel: aio.Channel, timeout: float) -> int:
+            try:
+                return await send(client_pb2_grpc.RaftClientStub(channel), timeout)
+            except aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.ABORTED:
+                    refused.append(err.details() or "refused")
+                raise
+
+        try:
+            return await self.call_leader(call)
+        except NoLeaderError:
+            if refused:
+                raise ClientError(f"membership change refused: {refused[-1]}") from None
+            raise
+
+    async def add_member(self, node_id: str, address: str) -> int:
+        """add_member adds node_id (HOST:PORT address) as a learner; returns the entry index.
+
+        The leader promotes it to voter once it has caught up (Raft thesis 4.2.1).
+        """
+        request = client_pb2.AddMemberRequest(member=client_pb2.Member(id=node_id, address=address))
+
+        async def send(stub: Any, timeout: float) -> int:
+            resp = await stub.AddMember(request, timeout=timeout)
+            return int(resp.index)
+
+        return await self._change_members(send)
+
+    async def remove_member(self, node_id: str) -> int:
+        """remove_member removes a voter or learner; returns the config entry's index."""
+        request = client_pb2.RemoveMemberRequest(id=node_id)
+
+        async def send(stub: Any, timeout: float) -> int:
+            resp = await stub.RemoveMember(request, timeout=timeout)
+            return int(resp.index)
+
+        return await self._change_members(send)
+
+    async def list_members(self, timeout_s: float = 1.0) -> client_pb2.ListMembersResponse:
+        """list_members is the config in use, preferably as the leader sees it (match indexes).
+
+        Any node answers from the config it uses; when the first node that answers
+        names a leader, the leader is asked too and its answer wins.
+        """
+        last_error = "no node answered"
+        for address in self._addresses:
+            try:
+                stub = client_pb2_grpc.RaftClientStub(self.channel(address))
+                resp = await stub.ListMembers(client_pb2.ListMembersRequest(), timeout=timeout_s)
+            except aio.AioRpcError as err:
+                last_error = f"{address}: {err.code().name}: {err.details()}"
+                continue
+            leader_addr = next(
+                (m.member.address for m in resp.members if m.member.id == resp.leader), None
+            )
+            if leader_addr and leader_addr != address:
+                try:
+                    stub = client_pb2_grpc.RaftClientStub(self.channel(leader_addr))
+                    return await stub.ListMembers(
+                        client_pb2.ListMembersRequest(), timeout=timeout_s
+                    )
+                except aio.AioRpcError:
+                    pass  # the leader is not reachable from here: this node's view
+            return resp
+        raise NoLeaderError(f"no node answered ListMembers ({last_error})")
 
     async def status(self, address: str, timeout_s: float = 1.0) -> client_pb2.StatusResponse:
         """status asks ONE node for its status (raises AioRpcError when it is down)."""

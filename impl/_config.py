@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from impl._security import TlsConfig
 
-__all__ = ["ConfigError", "NodeConfig", "parse_address", "parse_peers"]
+__all__ = ["ConfigError", "NodeConfig", "parse_address", "parse_peers", "valid_node_id"]
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _HOST = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -24,6 +24,11 @@ _HOST = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 class ConfigError(ValueError):
     """ConfigError says which setting is wrong and why."""
+
+
+def valid_node_id(node_id: str) -> bool:
+    """valid_node_id: 1-64 characters of letters, digits, ``_ . -``, not starting with a sign."""
+    return bool(_ID.match(node_id))
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -82,6 +87,11 @@ class NodeConfig:
     dials to peers; with ca it is mutual TLS (impl/_security.py has the rules).
     metrics_listen is where ``raftwright node`` serves Prometheus text at
     GET /metrics (None: no metrics endpoint).
+
+    join=True starts a node that knows no configuration yet (Raft thesis
+    4.2.1): it never campaigns and waits until a leader adds it as a learner.
+    peers may then be empty or name just this node (listen is its address
+    otherwise). After a restart the config in its log or snapshot rules.
     """
 
     node_id: str
@@ -97,6 +107,7 @@ class NodeConfig:
     max_inflight_appends: int = 8
     tls: TlsConfig | None = None
     metrics_listen: str | None = None
+    join: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.node_id, str) or not _ID.match(self.node_id):
@@ -117,7 +128,13 @@ class NodeConfig:
                 parse_address(address)
             except ConfigError as exc:
                 raise ConfigError(f"peer {peer_id!r}: {exc}") from None
-        if self.node_id not in self.peers:
+        if self.join:
+            if set(self.peers) - {self.node_id}:
+                raise ConfigError(
+                    "a joining node (join) knows no other peers: leave peers out or list"
+                    f" only {self.node_id!r}; the leader adds it (raftwright member add)"
+                )
+        elif self.node_id not in self.peers:
             raise ConfigError(
                 f"node id {self.node_id!r} is not among the peers {sorted(self.peers)}"
             )
@@ -158,8 +175,8 @@ class NodeConfig:
 
     @property
     def voters(self) -> tuple[str, ...]:
-        """Voters, sorted, so every node derives the same tuple."""
-        return tuple(sorted(self.peers))
+        """Voters of the initial config, sorted (empty for a joining node)."""
+        return () if self.join else tuple(sorted(self.peers))
 
     @property
     def others(self) -> dict[str, str]:
@@ -169,4 +186,4 @@ class NodeConfig:
     @property
     def address(self) -> str:
         """The address peers and clients use to reach this node."""
-        return self.peers[self.node_id]
+        return self.peers.get(self.node_id, self.listen)

@@ -16,6 +16,7 @@ of ``heartbeat_ms`` would otherwise run with 50). Every error names the key:
     trace_dir = "/var/log/raftwright/trace"
     metrics_listen = "0.0.0.0:9101"
     log_format = "json"                  # or "text"
+    join = false                         # true: start with no config, wait for member add
 
     [peers]
     n1 = "10.0.0.1:7001"
@@ -56,6 +57,7 @@ _SCALARS: dict[str, tuple[type, str]] = {
     "fsync": (bool, "true or false"),
     "metrics_listen": (str, "a string HOST:PORT"),
     "log_format": (str, "a string"),
+    "join": (bool, "true or false"),
 }
 _TABLES = ("peers", "tls")
 _TLS_KEYS = ("cert", "key", "ca")
@@ -68,6 +70,7 @@ DEFAULTS: dict[str, Any] = {
     "snapshot_every": 10000,
     "fsync": True,
     "log_format": "text",
+    "join": False,
 }
 
 
@@ -171,7 +174,9 @@ def resolve_settings(file_values: Mapping[str, Any], flags: Mapping[str, Any]) -
     merged: dict[str, Any] = dict(DEFAULTS)
     merged.update(file_values)
     merged.update({k: v for k, v in flags.items() if v is not None})
-    for key in ("id", "peers", "data_dir"):
+    # A joining node learns its peers from the leader (Raft thesis 4.2.1).
+    required = ("id", "data_dir") if merged["join"] else ("id", "peers", "data_dir")
+    for key in required:
         if key not in merged:
             flag = "--" + key.replace("_", "-")
             raise ConfigError(f"missing setting {key!r} (config key {key!r} or {flag})")
@@ -180,7 +185,7 @@ def resolve_settings(file_values: Mapping[str, Any], flags: Mapping[str, Any]) -
         raise ConfigError(
             f"config key 'log_format' must be one of {LOG_FORMATS}, got {log_format!r}"
         )
-    peers = dict(merged["peers"])
+    peers = dict(merged.get("peers", {}))
     node_id = merged["id"]
     listen = merged.get("listen")
     if listen is None:
@@ -205,5 +210,6 @@ def resolve_settings(file_values: Mapping[str, Any], flags: Mapping[str, Any]) -
         trace_dir=merged.get("trace_dir"),
         tls=merged.get("tls"),
         metrics_listen=merged.get("metrics_listen"),
+        join=merged["join"],
     )
     return NodeSettings(config=config, log_format=log_format)

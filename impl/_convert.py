@@ -22,6 +22,7 @@ from impl._core import (
     AppendResponse,
     Entry,
     EntryKind,
+    Membership,
     SnapshotMeta,
     SnapshotRequest,
     SnapshotResponse,
@@ -96,11 +97,29 @@ def entry_from_pb(pb: raft_pb2.Entry) -> Entry:
 
 
 def meta_to_pb(meta: SnapshotMeta) -> raft_pb2.SnapshotMeta:
-    return raft_pb2.SnapshotMeta(index=meta.index, term=meta.term, voters=list(meta.voters))
+    """meta_to_pb carries the snapshot's config with it (thesis 4.1, section 7)."""
+    pb = raft_pb2.SnapshotMeta(index=meta.index, term=meta.term, voters=list(meta.voters))
+    config = meta.config
+    if config is not None:
+        pb.has_config = True
+        pb.config_index = config.index
+        pb.voter_addresses.update(config.voters)
+        pb.learners.update(config.learners)
+    return pb
 
 
 def meta_from_pb(pb: raft_pb2.SnapshotMeta) -> SnapshotMeta:
-    return SnapshotMeta(index=pb.index, term=pb.term, voters=tuple(pb.voters))
+    """meta_from_pb: a meta without has_config (an older sender) has voters only."""
+    config: Membership | None = None
+    if pb.has_config:
+        voters = dict(pb.voter_addresses)
+        if set(voters) != set(pb.voters):
+            raise MalformedProtoError("snapshot config voters differ from the voters list")
+        try:
+            config = Membership(voters, dict(pb.learners), pb.config_index, True)
+        except ValueError as exc:
+            raise MalformedProtoError(f"snapshot config: {exc}") from None
+    return SnapshotMeta(index=pb.index, term=pb.term, voters=tuple(pb.voters), config=config)
 
 
 # --- votes -------------------------------------------------------------------

@@ -12,7 +12,14 @@ import grpc
 from grpc import aio
 
 from impl._client import LEADER_ADDR_KEY, LEADER_ID_KEY
-from impl._node_errors import NodeStoppedError, NotLeaderError, ProposalLostError
+from impl._node_errors import (
+    MemberExistsError,
+    MembershipBlockedError,
+    NodeStoppedError,
+    NotAMemberError,
+    NotLeaderError,
+    ProposalLostError,
+)
 
 __all__ = ["abort_for"]
 
@@ -30,4 +37,11 @@ async def abort_for(exc: Exception, context: aio.ServicerContext[Any, Any]) -> N
         await context.abort(grpc.StatusCode.ABORTED, str(exc))
     if isinstance(exc, NodeStoppedError):
         await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+    # Membership refusals (protos/client.proto): blocked by the rules -> ABORTED (retry).
+    if isinstance(exc, MembershipBlockedError):
+        await context.abort(grpc.StatusCode.ABORTED, str(exc))
+    if isinstance(exc, MemberExistsError):
+        await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
+    if isinstance(exc, NotAMemberError):
+        await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
     raise exc

@@ -8,7 +8,8 @@
   service name is NOT_FOUND, as the protocol asks. The answer is computed
   from the node at each call, so it cannot go stale.
 - grpc.reflection.v1alpha (grpcurl and friends list and call the services).
-- RaftClient.TransferLeadership, registered beside the other RaftClient
+- RaftClient.TransferLeadership and the membership methods (AddMember,
+  RemoveMember, ListMembers: impl/_member_service.py), registered beside the other RaftClient
   methods (gRPC tries generic handlers in order, so a second handler for the
   same service only adds methods).
 """
@@ -25,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from impl._grpc_errors import abort_for
+from impl._member_service import member_handlers
 from impl._node_errors import NodeStoppedError, NotLeaderError
 from impl.generated import client_pb2
 
@@ -101,7 +103,7 @@ def _parse_transfer(data: bytes) -> Any:
 
 
 def add_ops_services(server: aio.Server, node: Node) -> None:
-    """add_ops_services registers health, reflection and TransferLeadership on server."""
+    """add_ops_services registers health, reflection, TransferLeadership and membership."""
     health_pb2_grpc.add_HealthServicer_to_server(_NodeHealth(node), server)
     server.add_generic_rpc_handlers(
         (
@@ -112,7 +114,8 @@ def add_ops_services(server: aio.Server, node: Node) -> None:
                         _Transfer(node),
                         request_deserializer=_parse_transfer,
                         response_serializer=lambda m: m.SerializeToString(),
-                    )
+                    ),
+                    **member_handlers(node),
                 },
             ),
         )

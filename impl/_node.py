@@ -30,7 +30,8 @@ import concurrent.futures
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from grpc import aio
@@ -56,6 +57,7 @@ from impl._core import (
 from impl._kv import KVStateMachine
 from impl._metrics import metrics_for
 from impl._node_errors import NodeStoppedError, NotLeaderError, ProposalLostError
+from impl._node_members import Members, MembershipDriver
 from impl._node_storage import open_storage
 from impl._security import node_channel_credentials
 from impl._statemachine import StateMachine
@@ -85,6 +87,9 @@ class NodeStatus:
     log_size: int
     snapshot_index: int
     peers: Mapping[str, tuple[int, int]]  # leader only: peer -> (match, next)
+    # The config in use (thesis 4.1: the latest in the log, committed or not).
+    voters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    learners: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 # The reply type the core produces for each request type.
@@ -142,7 +147,11 @@ class Node:
         self._snapshot_index = 0
         self._applied_term = 0
         self._proposals: dict[int, tuple[int, asyncio.Future[bytes]]] = {}
-        self._reads: dict[int, tuple[bytes, asyncio.Future[bytes]]] = {}
+        # Reads are handed to the core in batches: every read that arrived since the
+        # driver's last turn shares one ReadIndex request (one request id, one quorum
+        # round that starts after all of them arrived; thesis 6.4, as etcd batches them).
+        self._read_batch: list[tuple[bytes, asyncio.Future[bytes]]] = []
+        self._reads: dict[int, list[tuple[bytes, asyncio.Future[bytes]]]] = {}
         self._released_reads: list[tuple[int, int]] = []  # (read_index, request_id)
         self._next_read_id = 0
         self._reply_waiters: list[_Waiter] = []
@@ -150,6 +159,7 @@ class Node:
         self._durable_hs = HardState(0, None, 0)
         self._latest_hs: HardState | None = None
         self.failure: BaseException | None = None
+        self._members = MembershipDriver(config.node_id, config.peers)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -181,6 +191,8 @@ class Node:
         core_config = CoreConfig(
             node_id=cfg.node_id,
             voters=cfg.voters,
+            addresses=cfg.peers,
+            join=cfg.join,
             cluster_id=cfg.cluster_id,
             max_inflight_appends=cfg.max_inflight_appends,
         )
@@ -193,12 +205,13 @@ class Node:
         self._core = core
         self._durable_hs = core.hard_state
         self._senders = PeerSenders(
-            cfg.others,
+            {},  # the members of the config in use: sync_peers below
             self._on_peer_reply,
             max_outstanding=cfg.max_inflight_appends * 2 + 8,
             rpc_timeout_s=max(0.5, cfg.election_timeout_ms[1] * 4 / 1000),
             credentials=node_channel_credentials(cfg),  # TLS to peers, or None
         )
+        self._members.sync_peers(core, self._senders)
         self._server, self.port = build_server(self)
         await self._server.start()
         lo, hi = cfg.election_timeout_ms
@@ -251,9 +264,11 @@ class Node:
             if not fut.done():
                 fut.set_exception(exc)
         self._proposals.clear()
-        for _, fut_r in self._reads.values():
-            if not fut_r.done():
-                fut_r.set_exception(exc)
+        for batch in (self._read_batch, *self._reads.values()):
+            for _, fut_r in batch:
+                if not fut_r.done():
+                    fut_r.set_exception(exc)
+        self._read_batch = []
         self._reads.clear()
         self._released_reads.clear()
         for w in self._reply_waiters:
@@ -309,12 +324,14 @@ class Node:
             log_size=core.last_index - core.first_index + 1,
             snapshot_index=self._snapshot_index,
             peers=peers,
+            voters=self._members.current(core).voters,
+            learners=self._members.current(core).learners,
         )
 
     # ------------------------------------------------------------ client API
 
     def _not_leader(self, hint: str | None) -> NotLeaderError:
-        address = self.config.peers.get(hint) if hint is not None else None
+        address = self._members.address_of(self._core, hint) if hint is not None else None
         return NotLeaderError(hint, address)
 
     async def propose(self, command: bytes) -> bytes:
@@ -341,19 +358,33 @@ class Node:
     async def read(self, query: bytes) -> bytes:
         """read answers query linearizably (ReadIndex, Raft thesis 6.4)."""
         core = self._require_core()
+        if core.role is not Role.LEADER:
+            raise self._not_leader(core.leader_id)
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._read_batch.append((query, fut))
+        self._wake.set()
+        return await fut
+
+    def _flush_reads(self, core: RaftCore) -> None:
+        """_flush_reads hands every read queued since the last turn to the core as one request.
+
+        Each of them arrived before this call, so the quorum round the core starts for
+        it (or a later one) confirms leadership after each read arrived (thesis 6.4).
+        """
+        batch = self._read_batch
+        if not batch:
+            return
+        self._read_batch = []
         self._next_read_id += 1
         request_id = self._next_read_id
         try:
             core.read_index(request_id)
         except NotLeader as exc:
-            raise self._not_leader(exc.leader_hint) from None
-        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._reads[request_id] = (query, fut)
-        self._wake.set()
-        try:
-            return await fut
-        finally:
-            self._reads.pop(request_id, None)
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(self._not_leader(exc.leader_hint))
+            return
+        self._reads[request_id] = batch
 
     def transfer_leadership(self, to: str) -> None:
         """transfer_leadership asks the leader to hand over to ``to`` (thesis 3.10).
@@ -362,13 +393,44 @@ class Node:
         wins the election that TimeoutNow starts. Raises NotLeaderError elsewhere.
         """
         core = self._require_core()
-        if to not in self.config.peers:
+        if to not in self._members.current(core).voters:
             raise ValueError(f"unknown node {to!r}")
         try:
             core.transfer_leadership(to)
         except NotLeader as exc:
             raise self._not_leader(exc.leader_hint) from None
         self._wake.set()
+
+    # ------------------------------------------------------------ membership
+
+    def add_member(self, node_id: str, address: str) -> int:
+        """add_member adds node_id as a learner; the leader promotes it once caught up.
+
+        Returns the log index of the config entry (Raft thesis 4.1, 4.2.1). Raises
+        NotLeaderError, MemberExistsError, MembershipBlockedError (retry later) or
+        ValueError (bad id or address); a refusal changes nothing.
+        """
+        index = self._members.add(self._require_core(), node_id, address)
+        self._wake.set()
+        return index
+
+    def remove_member(self, node_id: str) -> int:
+        """remove_member removes a voter or learner (thesis 4.2.2: the leader may remove itself).
+
+        Returns the config entry's index. Raises NotLeaderError, NotAMemberError,
+        MembershipBlockedError (also for the last voter) or ValueError.
+        """
+        index = self._members.remove(self._require_core(), node_id)
+        self._wake.set()
+        return index
+
+    def members(self) -> Members:
+        """members is the config in use with, on the leader, each member's match index."""
+        return self._members.view(self._require_core())
+
+    def accepts_sender(self, sender: str, from_leader: bool) -> bool:
+        """accepts_sender: may the transport hand a message from sender to the core?"""
+        return self._members.accepts(self._core, sender, from_leader)
 
     # ------------------------------------------------------------ peer inputs
 
@@ -452,6 +514,7 @@ class Node:
                 self._wake.clear()
                 if self._stopping:
                     return
+                self._flush_reads(core)
                 while core.has_ready():
                     ready = core.ready()
                     waiters, self._reply_waiters = self._reply_waiters, []
@@ -460,6 +523,7 @@ class Node:
                         return
                     # Inside the loop: under constant load it may never drain.
                     await self._maybe_snapshot(core)
+                    self._flush_reads(core)
                 # Requests delivered since the last ready() produced no output: no reply.
                 waiters, self._reply_waiters = self._reply_waiters, []
                 for w in waiters:
@@ -534,9 +598,9 @@ class Node:
         for rs in ready.reads:
             self._released_reads.append((rs.read_index, rs.request_id))
         for request_id in ready.aborted_reads:
-            pending = self._reads.pop(request_id, None)
-            if pending is not None and not pending[1].done():
-                pending[1].set_exception(self._not_leader(core.leader_id))
+            for _, fut_a in self._reads.pop(request_id, ()):
+                if not fut_a.done():
+                    fut_a.set_exception(self._not_leader(core.leader_id))
         if self._released_reads:
             self._answer_reads()
         # 5. timer, advance
@@ -550,6 +614,9 @@ class Node:
                 case None:
                     pass
         core.advance(ready)
+        # Membership (thesis 4.2): promote caught-up learners, dial the config in use.
+        self._members.promote_caught_up(core)
+        self._members.sync_peers(core, senders)
 
     def _fail_proposals_of_lost_reign(self) -> None:
         """_fail_proposals_of_lost_reign answers every proposal still waiting when we stop leading.
@@ -617,14 +684,14 @@ class Node:
             if read_index > applied:
                 keep.append((read_index, request_id))
                 continue
-            pending = self._reads.pop(request_id, None)
-            if pending is None or pending[1].done():
-                continue
-            query, fut = pending
-            try:
-                fut.set_result(self._sm.query(query))
-            except Exception as exc:
-                fut.set_exception(exc)
+            query_fn = self._sm.query
+            for query, fut in self._reads.pop(request_id, ()):
+                if fut.done():
+                    continue  # the caller gave up (cancelled)
+                try:
+                    fut.set_result(query_fn(query))
+                except Exception as exc:
+                    fut.set_exception(exc)
         self._released_reads = keep
 
     async def _maybe_snapshot(self, core: RaftCore) -> None:
@@ -632,7 +699,7 @@ class Node:
         if self._applied - self._snapshot_index < self.config.snapshot_every:
             return
         assert self._storage is not None
-        meta = SnapshotMeta(self._applied, self._applied_term, self.config.voters)
+        meta = core.snapshot_meta(self._applied)  # with the config in use there (4.1)
         data = self._sm.snapshot()
         await self._on_io(self._storage.save_snapshot, meta, data)
         self._snapshot = (meta, data)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["NodeError", "NodeStoppedError", "NotLeaderError", "ProposalLostError"]
+__all__ = [
+    "MemberExistsError",
+    "MembershipBlockedError",
+    "MembershipError",
+    "NodeError",
+    "NodeStoppedError",
+    "NotAMemberError",
+    "NotLeaderError",
+    "ProposalLostError",
+]
 
 
 class NodeError(Exception):
@@ -34,3 +43,24 @@ class ProposalLostError(NodeError):
 
 class NodeStoppedError(NodeError):
     """NodeStoppedError: the node stopped (or was never started) before answering."""
+
+
+class MembershipError(NodeError):
+    """MembershipError: a membership change was refused; nothing changed (thesis 4.1)."""
+
+
+class MemberExistsError(MembershipError):
+    """MemberExistsError: add of a node that already is a voter or learner."""
+
+
+class NotAMemberError(MembershipError):
+    """NotAMemberError: remove of a node that is neither a voter nor a learner."""
+
+
+class MembershipBlockedError(MembershipError):
+    """MembershipBlockedError: the rules block this change right now (retry later).
+
+    An earlier config entry is still uncommitted, no entry of the leader's term
+    has committed yet (Ongaro's 2015 single-server fix), a leadership transfer
+    is in progress, or the change would remove the last voter.
+    """

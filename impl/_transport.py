@@ -347,9 +347,7 @@ class _StreamHandler:
                 cluster_id, sender = peer_message_header(item)
                 if cluster_id != svc.cluster_id:
                     return self._refuse("wrong_cluster", denied, f"wrong cluster id {cluster_id!r}")
-                if not svc.node.accepts_sender(
-                    sender, item.WhichOneof("body") == "append_request"
-                ):
+                if not svc.node.accepts_sender(sender, item.WhichOneof("body") == "append_request"):
                     return self._refuse("unknown_sender", denied, f"unknown sender {sender!r}")
                 why = svc.identity.refusal(self._names, sender)
                 if why is not None:

@@ -5,8 +5,10 @@ alone on stdout and exits 0; a missing key exits 1 with a message on stderr;
 no leader reachable exits 2, a configuration error (bad flag value, config
 file key, certificate file) exits 2 naming the setting, and any other
 failure exits 3, always with the reason on stderr. ``transfer`` exits 0 once
-the target leads and 1 when it did not within --timeout. Every command has
-``--help``.
+the target leads and 1 when it did not within --timeout; ``member add --wait``
+exits 1 when the new member was added but is not a voter within --wait.
+``member`` refusals (already a member, not a member, a change the rules block
+until the deadline) exit 3 with the node's reason. Every command has ``--help``.
 """
 
 from __future__ import annotations
@@ -141,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument(
         "--log-format", choices=LOG_FORMATS, default=None, help="text (default) or json lines"
     )
+    node.add_argument(
+        "--join",
+        action="store_true",
+        default=None,
+        help="start with no config and wait to be added (raftwright member add);"
+        " --peers may be left out",
+    )
 
     cluster = sub.add_parser("cluster", help="run a local cluster (one process per node)")
     cluster.add_argument("--nodes", type=int, required=True, help="number of nodes")
@@ -182,7 +191,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=10.0, help="overall deadline in seconds (default 10)"
     )
     _client_tls_flags(transfer)
+    _member_parser(sub)
     return parser
+
+
+def _member_parser(sub: Any) -> None:
+    member = sub.add_parser(
+        "member",
+        help="add, remove or list cluster members",
+        description="Change the cluster one server at a time (Raft thesis 4.1, 4.2): a new"
+        " member joins as a learner and becomes a voter once it has caught up.",
+    )
+    ops = member.add_subparsers(dest="op", required=True, metavar="OP")
+    add = ops.add_parser("add", help="add ID=HOST:PORT (start it first with node --join)")
+    add.add_argument("member", metavar="ID=HOST:PORT", help="the new member and its address")
+    add.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="then wait until it is a voter (exit 1 if it is not within SECONDS)",
+    )
+    remove = ops.add_parser("remove", help="remove a voter or learner (the leader too)")
+    remove.add_argument("id", metavar="ID")
+    listing = ops.add_parser("list", help="show the members: id, address, voter/learner, match")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    for p in (add, remove, listing):
+        p.add_argument("--cluster", required=True, metavar="HOST:PORT,...", help="node addresses")
+        p.add_argument(
+            "--timeout", type=float, default=10.0, help="overall deadline in seconds (default 10)"
+        )
+        _client_tls_flags(p)
 
 
 def _client_tls_flags(parser: argparse.ArgumentParser) -> None:
@@ -235,6 +274,7 @@ def node_settings_from_args(args: argparse.Namespace) -> NodeSettings:
         "metrics_listen": args.metrics_listen,
         "log_format": args.log_format,
         "tls": tls,
+        "join": args.join,
     }
     return resolve_settings(file_values, flags)
 
@@ -277,7 +317,7 @@ async def _run_node(config: NodeConfig) -> int:
             config.node_id,
             config.listen,
             config.cluster_id,
-            len(config.peers),
+            len(node.status().voters),
             tls,
             f", metrics on {config.metrics_listen}" if metrics is not None else "",
         )
@@ -436,6 +476,90 @@ async def _run_transfer(args: argparse.Namespace) -> int:
     return EXIT_TIMEOUT
 
 
+# ---------------------------------------------------------------- member
+
+
+def _members_json(resp: Any) -> dict[str, Any]:
+    return {
+        "members": [
+            {
+                "id": m.member.id,
+                "address": m.member.address,
+                "voter": m.voter,
+                "match_index": m.match_index,
+            }
+            for m in resp.members
+        ],
+        "config_index": resp.config_index,
+        "committed": resp.committed,
+        "leader": resp.leader or None,
+    }
+
+
+def _members_table(view: dict[str, Any]) -> str:
+    heads = ("ID", "ADDRESS", "ROLE", "MATCH")
+    rows = [heads] + [
+        (
+            m["id"],
+            m["address"],
+            "voter" if m["voter"] else "learner",
+            str(m["match_index"]) if view["leader"] else "-",
+        )
+        for m in view["members"]
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(heads))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    state = "committed" if view["committed"] else "not yet committed"
+    lines.append(
+        f"config at index {view['config_index']} ({state}); leader {view['leader'] or 'unknown'}"
+    )
+    return "\n".join(lines)
+
+
+async def _run_member(args: argparse.Namespace) -> int:
+    """_run_member: add / remove / list members (protos/client.proto has the codes)."""
+    addresses = _addresses(args.cluster)
+    async with RaftClient(addresses, deadline_s=args.timeout, tls=_tls_from_args(args)) as client:
+        if args.op == "list":
+            view = _members_json(await client.list_members(min(args.timeout, 3.0)))
+            print(json.dumps(view, indent=2, sort_keys=True) if args.json else _members_table(view))
+            return 0
+        if args.op == "remove":
+            index = await client.remove_member(args.id)
+            print(f"removed {args.id} (config entry {index})")
+            return 0
+        if args.op != "add":
+            raise AssertionError(f"unknown member op {args.op!r}")
+        peers = parse_peers(args.member)
+        if len(peers) != 1:
+            raise ConfigError("member add takes exactly one ID=HOST:PORT")
+        ((node_id, address),) = peers.items()
+        index = await client.add_member(node_id, address)
+        print(f"added {node_id} at {address} as a learner (config entry {index})")
+        if args.wait is None:
+            return 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + args.wait
+        while True:
+            with contextlib.suppress(ClientError):
+                resp = await client.list_members(min(1.0, max(0.05, deadline - loop.time())))
+                if any(m.member.id == node_id and m.voter for m in resp.members):
+                    print(f"{node_id} is a voter")
+                    return 0
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.1)
+    print(
+        f"raftwright member add: {node_id} is not a voter within {args.wait:.1f}s"
+        " (it stays a learner until it has caught up)",
+        file=sys.stderr,
+    )
+    return EXIT_TIMEOUT
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -476,6 +600,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(_run_status(args))
             case "transfer":
                 return asyncio.run(_run_transfer(args))
+            case "member":
+                return asyncio.run(_run_member(args))
             case _:
                 parser.error(f"unknown command {args.command!r}")
     except ConfigError as exc:

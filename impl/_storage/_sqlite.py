@@ -8,6 +8,13 @@ checks; a bad row raises ``CorruptStorage`` naming it, it is never skipped.
 
 The file records the cluster id and node id it was created for; opening it
 for another node raises ``StorageMismatch`` before anything is written.
+
+The snapshot row's ``voters`` column holds the config at the snapshot index
+(thesis 4.1): ``{"config": {"index", "voters", "learners"}, "voters": [...]}``.
+A store written before membership changes holds a plain JSON list of voter ids
+there; it still loads, with no config (the node then uses its configured peers),
+so no migration is needed. CONFIG log entries and the snapshot config are
+decoded at load: unreadable ones raise ``CorruptStorage`` naming them.
 """
 
 from __future__ import annotations
@@ -20,7 +27,15 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._core import Entry, EntryKind, HardState, SnapshotMeta, StoredState
+from .._core import (
+    Entry,
+    EntryKind,
+    HardState,
+    Membership,
+    SnapshotMeta,
+    StoredState,
+    decode_config,
+)
 from ._protocol import CorruptStorage, StorageMismatch, check_append, check_loaded
 
 __all__ = ["SqliteStorage"]
@@ -55,6 +70,30 @@ def _hard_crc(term: int, vote: str | None, commit: int) -> int:
 
 def _snapshot_crc(index: int, term: int, voters: str, data: bytes) -> int:
     return zlib.crc32(data, zlib.crc32(f"{index}\x00{term}\x00{voters}".encode()))
+
+
+def _str_map(raw: object) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        raise TypeError("expected an object of id -> address strings")
+    return dict(raw)
+
+
+def _voters_column(meta: SnapshotMeta) -> str:
+    """_voters_column is what the snapshot row's voters column holds for meta."""
+    config = meta.config
+    if config is None:
+        return json.dumps(list(meta.voters))
+    body = {
+        "config": {
+            "index": config.index,
+            "learners": dict(config.learners),
+            "voters": dict(config.voters),
+        },
+        "voters": list(meta.voters),
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
 class SqliteStorage:
@@ -170,6 +209,14 @@ class SqliteStorage:
                 raise CorruptStorage(
                     f"{self._path}: log entry {index} has unknown kind {kind}"
                 ) from None
+            if entry_kind is EntryKind.CONFIG:
+                try:
+                    decode_config(data)
+                except ValueError as exc:
+                    raise CorruptStorage(
+                        f"{self._path}: log entry {index} is a config entry that cannot be"
+                        f" read: {exc}"
+                    ) from None
             append(Entry(index, term, entry_kind, data))
         return check_loaded(hard, meta, entries)
 
@@ -182,11 +229,32 @@ class SqliteStorage:
         index, term, voters, data, crc = row
         if type(data) is not bytes or _snapshot_crc(index, term, voters, data) != crc:
             raise CorruptStorage(f"{self._path}: snapshot at index {index} fails its CRC check")
+        voter_ids, config = self._snapshot_config(index, voters)
+        meta = SnapshotMeta(int(index), int(term), voter_ids, config)
+        return meta, (data if with_data else b"")
+
+    def _snapshot_config(self, index: int, text: str) -> tuple[tuple[str, ...], Membership | None]:
+        """_snapshot_config reads the voters column: a list (older stores) or the config."""
         try:
-            voter_ids = tuple(str(v) for v in json.loads(voters))
-        except (ValueError, TypeError):
-            raise CorruptStorage(f"{self._path}: snapshot voters are unreadable") from None
-        return SnapshotMeta(int(index), int(term), voter_ids), (data if with_data else b"")
+            raw = json.loads(text)
+            if isinstance(raw, list):  # written before membership changes: no config
+                return tuple(str(v) for v in raw), None
+            cfg = raw["config"]
+            config = Membership(
+                _str_map(cfg["voters"]), _str_map(cfg["learners"]), int(cfg["index"]), True
+            )
+            voter_ids = tuple(str(v) for v in raw["voters"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CorruptStorage(
+                f"{self._path}: the config of the snapshot at index {index} is unreadable"
+                f" ({type(exc).__name__}: {exc})"
+            ) from None
+        if not config.voters or set(voter_ids) != set(config.voters):
+            raise CorruptStorage(
+                f"{self._path}: the config of the snapshot at index {index} has no voters"
+                " or disagrees with its voter list"
+            )
+        return voter_ids, config
 
     def load_snapshot(self) -> tuple[SnapshotMeta, bytes] | None:
         """load_snapshot returns the stored snapshot and its data, CRC-checked."""
@@ -252,7 +320,7 @@ class SqliteStorage:
         after it are kept (they extend the snapshot, section 7); otherwise the
         whole log is dropped, since it cannot be consistent with the snapshot.
         """
-        voters = json.dumps(list(meta.voters))
+        voters = _voters_column(meta)
         with self._lock:
             if meta.index + 1 < self._first:
                 raise ValueError(

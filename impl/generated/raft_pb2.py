@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\nraft.proto\x12\rraftwright.v1\"Z\n\x05\x45ntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12&\n\x04kind\x18\x03 \x01(\x0e\x32\x18.raftwright.v1.EntryKind\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"\xaa\x02\n\x0cSnapshotMeta\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12\x0e\n\x06voters\x18\x03 \x03(\t\x12H\n\x0fvoter_addresses\x18\x04 \x03(\x0b\x32/.raftwright.v1.SnapshotMeta.VoterAddressesEntry\x12;\n\x08learners\x18\x05 \x03(\x0b\x32).raftwright.v1.SnapshotMeta.LearnersEntry\x1a\x35\n\x13VoterAddressesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rLearnersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x0bVoteRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0f\n\x07prevote\x18\x04 \x01(\x08\x12\x16\n\x0elast_log_index\x18\x05 \x01(\x04\x12\x15\n\rlast_log_term\x18\x06 \x01(\x04\"x\n\x0cVoteResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0f\n\x07prevote\x18\x04 \x01(\x08\x12\x0f\n\x07granted\x18\x05 \x01(\x08\x12\x14\n\x0crequest_term\x18\x06 \x01(\x04\"\xc0\x01\n\rAppendRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x16\n\x0eprev_log_index\x18\x04 \x01(\x04\x12\x15\n\rprev_log_term\x18\x05 \x01(\x04\x12%\n\x07\x65ntries\x18\x06 \x03(\x0b\x32\x14.raftwright.v1.Entry\x12\x15\n\rleader_commit\x18\x07 \x01(\x04\x12\x10\n\x08read_ctx\x18\x08 \x01(\x04\"\xaf\x01\n\x0e\x41ppendResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0f\n\x07success\x18\x04 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x05 \x01(\x04\x12\x19\n\x11reject_hint_index\x18\x06 \x01(\x04\x12\x18\n\x10reject_hint_term\x18\x07 \x01(\x04\x12\x10\n\x08read_ctx\x18\x08 \x01(\x04\"\x98\x01\n\rSnapshotChunk\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12)\n\x04meta\x18\x04 \x01(\x0b\x32\x1b.raftwright.v1.SnapshotMeta\x12\x0e\n\x06offset\x18\x05 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12\x0c\n\x04\x64one\x18\x07 \x01(\x08\"Y\n\x10SnapshotResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x13\n\x0bmatch_index\x18\x04 \x01(\x04\"E\n\x11TimeoutNowRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\"F\n\x12TimeoutNowResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\"\xaa\x02\n\x0bPeerMessage\x12\x32\n\x0cvote_request\x18\x01 \x01(\x0b\x32\x1a.raftwright.v1.VoteRequestH\x00\x12\x34\n\rvote_response\x18\x02 \x01(\x0b\x32\x1b.raftwright.v1.VoteResponseH\x00\x12\x36\n\x0e\x61ppend_request\x18\x03 \x01(\x0b\x32\x1c.raftwright.v1.AppendRequestH\x00\x12\x38\n\x0f\x61ppend_response\x18\x04 \x01(\x0b\x32\x1d.raftwright.v1.AppendResponseH\x00\x12\x37\n\x0btimeout_now\x18\x05 \x01(\x0b\x32 .raftwright.v1.TimeoutNowRequestH\x00\x42\x06\n\x04\x62ody\"9\n\tPeerBatch\x12,\n\x08messages\x18\x01 \x03(\x0b\x32\x1a.raftwright.v1.PeerMessage*N\n\tEntryKind\x12\x15\n\x11\x45NTRY_KIND_NORMAL\x10\x00\x12\x13\n\x0f\x45NTRY_KIND_NOOP\x10\x01\x12\x15\n\x11\x45NTRY_KIND_CONFIG\x10\x02\x32\x89\x03\n\x08RaftPeer\x12@\n\x06Stream\x12\x18.raftwright.v1.PeerBatch\x1a\x18.raftwright.v1.PeerBatch(\x01\x30\x01\x12\x46\n\x0bRequestVote\x12\x1a.raftwright.v1.VoteRequest\x1a\x1b.raftwright.v1.VoteResponse\x12L\n\rAppendEntries\x12\x1c.raftwright.v1.AppendRequest\x1a\x1d.raftwright.v1.AppendResponse\x12R\n\x0fInstallSnapshot\x12\x1c.raftwright.v1.SnapshotChunk\x1a\x1f.raftwright.v1.SnapshotResponse(\x01\x12Q\n\nTimeoutNow\x12 .raftwright.v1.TimeoutNowRequest\x1a!.raftwright.v1.TimeoutNowResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\nraft.proto\x12\rraftwright.v1\"Z\n\x05\x45ntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12&\n\x04kind\x18\x03 \x01(\x0e\x32\x18.raftwright.v1.EntryKind\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"\xd4\x02\n\x0cSnapshotMeta\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12\x0e\n\x06voters\x18\x03 \x03(\t\x12H\n\x0fvoter_addresses\x18\x04 \x03(\x0b\x32/.raftwright.v1.SnapshotMeta.VoterAddressesEntry\x12;\n\x08learners\x18\x05 \x03(\x0b\x32).raftwright.v1.SnapshotMeta.LearnersEntry\x12\x12\n\nhas_config\x18\x06 \x01(\x08\x12\x14\n\x0c\x63onfig_index\x18\x07 \x01(\x04\x1a\x35\n\x13VoterAddressesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rLearnersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x0bVoteRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0f\n\x07prevote\x18\x04 \x01(\x08\x12\x16\n\x0elast_log_index\x18\x05 \x01(\x04\x12\x15\n\rlast_log_term\x18\x06 \x01(\x04\"x\n\x0cVoteResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0f\n\x07prevote\x18\x04 \x01(\x08\x12\x0f\n\x07granted\x18\x05 \x01(\x08\x12\x14\n\x0crequest_term\x18\x06 \x01(\x04\"\xc0\x01\n\rAppendRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x16\n\x0eprev_log_index\x18\x04 \x01(\x04\x12\x15\n\rprev_log_term\x18\x05 \x01(\x04\x12%\n\x07\x65ntries\x18\x06 \x03(\x0b\x32\x14.raftwright.v1.Entry\x12\x15\n\rleader_commit\x18\x07 \x01(\x04\x12\x10\n\x08read_ctx\x18\x08 \x01(\x04\"\xaf\x01\n\x0e\x41ppendResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0f\n\x07success\x18\x04 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x05 \x01(\x04\x12\x19\n\x11reject_hint_index\x18\x06 \x01(\x04\x12\x18\n\x10reject_hint_term\x18\x07 \x01(\x04\x12\x10\n\x08read_ctx\x18\x08 \x01(\x04\"\x98\x01\n\rSnapshotChunk\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12)\n\x04meta\x18\x04 \x01(\x0b\x32\x1b.raftwright.v1.SnapshotMeta\x12\x0e\n\x06offset\x18\x05 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12\x0c\n\x04\x64one\x18\x07 \x01(\x08\"Y\n\x10SnapshotResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x13\n\x0bmatch_index\x18\x04 \x01(\x04\"E\n\x11TimeoutNowRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\"F\n\x12TimeoutNowResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\"\xaa\x02\n\x0bPeerMessage\x12\x32\n\x0cvote_request\x18\x01 \x01(\x0b\x32\x1a.raftwright.v1.VoteRequestH\x00\x12\x34\n\rvote_response\x18\x02 \x01(\x0b\x32\x1b.raftwright.v1.VoteResponseH\x00\x12\x36\n\x0e\x61ppend_request\x18\x03 \x01(\x0b\x32\x1c.raftwright.v1.AppendRequestH\x00\x12\x38\n\x0f\x61ppend_response\x18\x04 \x01(\x0b\x32\x1d.raftwright.v1.AppendResponseH\x00\x12\x37\n\x0btimeout_now\x18\x05 \x01(\x0b\x32 .raftwright.v1.TimeoutNowRequestH\x00\x42\x06\n\x04\x62ody\"9\n\tPeerBatch\x12,\n\x08messages\x18\x01 \x03(\x0b\x32\x1a.raftwright.v1.PeerMessage*N\n\tEntryKind\x12\x15\n\x11\x45NTRY_KIND_NORMAL\x10\x00\x12\x13\n\x0f\x45NTRY_KIND_NOOP\x10\x01\x12\x15\n\x11\x45NTRY_KIND_CONFIG\x10\x02\x32\x89\x03\n\x08RaftPeer\x12@\n\x06Stream\x12\x18.raftwright.v1.PeerBatch\x1a\x18.raftwright.v1.PeerBatch(\x01\x30\x01\x12\x46\n\x0bRequestVote\x12\x1a.raftwright.v1.VoteRequest\x1a\x1b.raftwright.v1.VoteResponse\x12L\n\rAppendEntries\x12\x1c.raftwright.v1.AppendRequest\x1a\x1d.raftwright.v1.AppendResponse\x12R\n\x0fInstallSnapshot\x12\x1c.raftwright.v1.SnapshotChunk\x1a\x1f.raftwright.v1.SnapshotResponse(\x01\x12Q\n\nTimeoutNow\x12 .raftwright.v1.TimeoutNowRequest\x1a!.raftwright.v1.TimeoutNowResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,36 +35,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SNAPSHOTMETA_VOTERADDRESSESENTRY']._serialized_options = b'8\001'
   _globals['_SNAPSHOTMETA_LEARNERSENTRY']._loaded_options = None
   _globals['_SNAPSHOTMETA_LEARNERSENTRY']._serialized_options = b'8\001'
-  _globals['_ENTRYKIND']._serialized_start=1795
-  _globals['_ENTRYKIND']._serialized_end=1873
+  _globals['_ENTRYKIND']._serialized_start=1837
+  _globals['_ENTRYKIND']._serialized_end=1915
   _globals['_ENTRY']._serialized_start=29
   _globals['_ENTRY']._serialized_end=119
   _globals['_SNAPSHOTMETA']._serialized_start=122
-  _globals['_SNAPSHOTMETA']._serialized_end=420
-  _globals['_SNAPSHOTMETA_VOTERADDRESSESENTRY']._serialized_start=318
-  _globals['_SNAPSHOTMETA_VOTERADDRESSESENTRY']._serialized_end=371
-  _globals['_SNAPSHOTMETA_LEARNERSENTRY']._serialized_start=373
-  _globals['_SNAPSHOTMETA_LEARNERSENTRY']._serialized_end=420
-  _globals['_VOTEREQUEST']._serialized_start=422
-  _globals['_VOTEREQUEST']._serialized_end=549
-  _globals['_VOTERESPONSE']._serialized_start=551
-  _globals['_VOTERESPONSE']._serialized_end=671
-  _globals['_APPENDREQUEST']._serialized_start=674
-  _globals['_APPENDREQUEST']._serialized_end=866
-  _globals['_APPENDRESPONSE']._serialized_start=869
-  _globals['_APPENDRESPONSE']._serialized_end=1044
-  _globals['_SNAPSHOTCHUNK']._serialized_start=1047
-  _globals['_SNAPSHOTCHUNK']._serialized_end=1199
-  _globals['_SNAPSHOTRESPONSE']._serialized_start=1201
-  _globals['_SNAPSHOTRESPONSE']._serialized_end=1290
-  _globals['_TIMEOUTNOWREQUEST']._serialized_start=1292
-  _globals['_TIMEOUTNOWREQUEST']._serialized_end=1361
-  _globals['_TIMEOUTNOWRESPONSE']._serialized_start=1363
-  _globals['_TIMEOUTNOWRESPONSE']._serialized_end=1433
-  _globals['_PEERMESSAGE']._serialized_start=1436
-  _globals['_PEERMESSAGE']._serialized_end=1734
-  _globals['_PEERBATCH']._serialized_start=1736
-  _globals['_PEERBATCH']._serialized_end=1793
-  _globals['_RAFTPEER']._serialized_start=1876
-  _globals['_RAFTPEER']._serialized_end=2269
+  _globals['_SNAPSHOTMETA']._serialized_end=462
+  _globals['_SNAPSHOTMETA_VOTERADDRESSESENTRY']._serialized_start=360
+  _globals['_SNAPSHOTMETA_VOTERADDRESSESENTRY']._serialized_end=413
+  _globals['_SNAPSHOTMETA_LEARNERSENTRY']._serialized_start=415
+  _globals['_SNAPSHOTMETA_LEARNERSENTRY']._serialized_end=462
+  _globals['_VOTEREQUEST']._serialized_start=464
+  _globals['_VOTEREQUEST']._serialized_end=591
+  _globals['_VOTERESPONSE']._serialized_start=593
+  _globals['_VOTERESPONSE']._serialized_end=713
+  _globals['_APPENDREQUEST']._serialized_start=716
+  _globals['_APPENDREQUEST']._serialized_end=908
+  _globals['_APPENDRESPONSE']._serialized_start=911
+  _globals['_APPENDRESPONSE']._serialized_end=1086
+  _globals['_SNAPSHOTCHUNK']._serialized_start=1089
+  _globals['_SNAPSHOTCHUNK']._serialized_end=1241
+  _globals['_SNAPSHOTRESPONSE']._serialized_start=1243
+  _globals['_SNAPSHOTRESPONSE']._serialized_end=1332
+  _globals['_TIMEOUTNOWREQUEST']._serialized_start=1334
+  _globals['_TIMEOUTNOWREQUEST']._serialized_end=1403
+  _globals['_TIMEOUTNOWRESPONSE']._serialized_start=1405
+  _globals['_TIMEOUTNOWRESPONSE']._serialized_end=1475
+  _globals['_PEERMESSAGE']._serialized_start=1478
+  _globals['_PEERMESSAGE']._serialized_end=1776
+  _globals['_PEERBATCH']._serialized_start=1778
+  _globals['_PEERBATCH']._serialized_end=1835
+  _globals['_RAFTPEER']._serialized_start=1918
+  _globals['_RAFTPEER']._serialized_end=2311
 # @@protoc_insertion_point(module_scope)

@@ -85,7 +85,9 @@ Global___Entry: _TypeAlias = Entry  # noqa: Y015
 @_typing.final
 class SnapshotMeta(_message.Message):
     """The config at the snapshot index travels with it (thesis 4.1): voters (ids,
-    and their addresses when known) and learners (id -> address).
+    and their addresses) and learners (id -> address), and the log index of the
+    config entry it came from. has_config = false: a sender from before
+    membership changes, whose voters list is the whole config.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -135,8 +137,12 @@ class SnapshotMeta(_message.Message):
     VOTERS_FIELD_NUMBER: _builtins.int
     VOTER_ADDRESSES_FIELD_NUMBER: _builtins.int
     LEARNERS_FIELD_NUMBER: _builtins.int
+    HAS_CONFIG_FIELD_NUMBER: _builtins.int
+    CONFIG_INDEX_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     term: _builtins.int
+    has_config: _builtins.bool
+    config_index: _builtins.int
     @_builtins.property
     def voters(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -151,10 +157,12 @@ class SnapshotMeta(_message.Message):
         voters: _abc.Iterable[_builtins.str] | None = ...,
         voter_addresses: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         learners: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        has_config: _builtins.bool = ...,
+        config_index: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "learners", b"learners", "term", b"term", "voter_addresses", b"voter_addresses", "voters", b"voters"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_index", b"config_index", "has_config", b"has_config", "index", b"index", "learners", b"learners", "term", b"term", "voter_addresses", b"voter_addresses", "voters", b"voters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
