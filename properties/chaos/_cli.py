@@ -25,13 +25,26 @@ from ._workload import WorkloadConfig
 
 __all__ = ["PRESETS", "main"]
 
-# ci: what CI runs (3 and 5 nodes, well under 3 minutes on 2 cores).
+# ci: what CI runs (3 and 5 nodes, well under 3 minutes on 2 cores), with leadership
+# transfers and membership changes beside the faults (the 3-node run starts at the lower
+# voter bound, so its first change is an addition and its second a removal).
 # nightly: >= 100,000 operations and >= 1,000 faults per cluster size (a fault about every
-# 2 s, so about 40 minutes per size on 2 cores); not for CI.
+# 2 s, so about 40 minutes per size on 2 cores), a transfer or change every 4 s; not for CI.
 PRESETS: dict[str, ChaosConfig] = {
     "smoke": ChaosConfig(duration_s=8, max_faults=4, check_seconds=20, mean_gap_s=0.8),
-    "ci": ChaosConfig(duration_s=35, max_faults=30, check_seconds=30, mean_gap_s=0.7),
+    "ci": ChaosConfig(
+        duration_s=35,
+        max_faults=30,
+        check_seconds=30,
+        mean_gap_s=0.7,
+        transfers=5,
+        member_changes=3,
+        member_gap_s=2.0,
+    ),
     "nightly": ChaosConfig(
+        transfers=600,
+        member_changes=300,
+        member_gap_s=4.0,
         duration_s=6 * 3600,
         max_ops=100_000,
         max_faults=1_000,
@@ -57,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ops", type=int, default=None, help="stop a run after this many operations")
     p.add_argument("--faults", type=int, default=None, help="faults per run (upper bound)")
     p.add_argument("--clients", type=int, default=None, help="concurrent KV clients")
+    p.add_argument(
+        "--transfers", type=int, default=None, help="leadership transfers per run (upper bound)"
+    )
+    p.add_argument(
+        "--member-changes",
+        type=int,
+        default=None,
+        help="membership changes per run (add, re-add, remove a follower or the leader)",
+    )
     p.add_argument("--workdir", type=Path, default=None, help="keep data, traces and logs here")
     p.add_argument("--keep", action="store_true", help="keep the temporary workdir")
     p.add_argument(
@@ -77,6 +99,10 @@ def _config(args: argparse.Namespace, nodes: int, seed: int) -> ChaosConfig:
         cfg = replace(cfg, max_ops=args.ops)
     if args.faults is not None:
         cfg = replace(cfg, max_faults=args.faults)
+    if args.transfers is not None:
+        cfg = replace(cfg, transfers=args.transfers)
+    if args.member_changes is not None:
+        cfg = replace(cfg, member_changes=args.member_changes)
     if args.clients is not None:
         cfg = replace(cfg, workload=replace(cfg.workload, clients=args.clients))
     return replace(cfg, keep=args.keep, seeded_bug=args.seeded_bug)
