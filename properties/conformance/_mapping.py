@@ -94,14 +94,19 @@ def spec_entries(records: list[list[Any]], first_index: int) -> tuple[Entry, ...
     return tuple(out)
 
 
-def spec_message(record: Json, ids: IdMap) -> Message:
-    """spec_message converts one message record to the spec message it stands for."""
+def spec_message(record: Json, ids: IdMap, *, transfer: bool = False) -> Message:
+    """spec_message converts one message record to the spec message it stands for.
+
+    ``transfer`` is the spec's transfer flag of a vote request that does not record one: the
+    impl marks no vote request, so the caller says whether it was sent on TimeoutNow.
+    """
     src = ids.to_spec(record["from"])
     dst = ids.to_spec(record["to"])
     term = record["term"]
     match record["k"]:
         case "vreq":
-            return VoteRequest(src, dst, term, record["pre"], record["lli"], record["llt"])
+            flag = record.get("tr", transfer)
+            return VoteRequest(src, dst, term, record["pre"], record["lli"], record["llt"], flag)
         case "vresp":
             return VoteResponse(src, dst, term, record["pre"], record["ok"], record["rt"])
         case "app":

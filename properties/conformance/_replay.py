@@ -70,6 +70,7 @@ from spec import (
     Restart,
     Role,
     SendAppend,
+    TransferLeadership,
     confirmed_ctx,
     initial_node,
     quorum_size,
@@ -83,7 +84,7 @@ Json = dict[str, Any]
 
 _ROLE = {Role.FOLLOWER: "F", Role.PRECANDIDATE: "P", Role.CANDIDATE: "C", Role.LEADER: "L"}
 # inputs with no spec counterpart: only their effect on the recorded state is checked
-_NO_SPEC_INPUT = frozenset(("ready", "advance", "persisted", "heartbeat", "transfer", "snapshot"))
+_NO_SPEC_INPUT = frozenset(("ready", "advance", "persisted", "heartbeat", "snapshot"))
 _FIELDS = (
     "term",
     "vote",
@@ -126,6 +127,8 @@ class NodeReplay:
         self.leader_checks = 0
         self.recorded: list[Any] | None = None
         self.segment = 0
+        self.tnow_sent = False  # the impl sent TimeoutNow in the current transfer
+        self.tnow_from: int | None = None  # sender of the TimeoutNow being replayed
 
     # -- driver ------------------------------------------------------------------------
     def process(self, e: Json, line: int) -> Divergence | None:
@@ -196,9 +199,20 @@ class NodeReplay:
                 self._recv(e)
             case "propose":
                 inputs: list[Input] = [ClientRequest(b64decode(d)) for d in e["data"]]
-                self._spec_step(e, inputs, refusable=True)
+                assert self.state is not None
+                # thesis 3.10: the leader stops taking client requests during a transfer;
+                # the impl keeps taking them (a disagreement the report counts)
+                hold = self.state.transfer_target is not None and "err" not in e
+                if hold:
+                    self.stats.relaxations[
+                        "proposal taken during a leadership transfer (spec and thesis 3.10"
+                        " refuse it)"
+                    ] += 1
+                self._spec_step(e, inputs, refusable=True, hold_transfer=hold)
             case "read":
                 self._spec_step(e, [ReadRequest(e["id"])], refusable=True)
+            case "transfer":
+                self._transfer(e)
             case "applied":
                 if e["index"] > e["s"][4]:
                     raise Diverged(
@@ -309,20 +323,90 @@ class NodeReplay:
             self.relax("InstallSnapshot is not in the spec")
             return
         if kind == "tnow":
-            if e.get("out") or e["s"] != self.recorded:
-                self.relax("TimeoutNow (leadership transfer) is not in the spec")
-                return
-            self._spec_step(e, [])
+            self._timeout_now(e, m)
             return
         self._spec_step(e, [Receive(spec_message(m, self.ids))])
 
-    def _spec_step(self, e: Json, inputs: list[Input], refusable: bool = False) -> None:
+    def _transfer(self, e: Json) -> None:
+        """_transfer: ``transfer`` -> TransferLeadership(target) (thesis 3.10).
+
+        The impl sends TimeoutNow once per transfer (the spec repeats it on every reply of a
+        caught-up target: see ``_compare_timeout_now``), treats a transfer to itself as a
+        no-op (the spec refuses it) and restarts a transfer asked during one, as etcd does
+        (the spec refuses it); both are counted relaxations.
+        """
+        pre = self.state
+        assert pre is not None
+        name = e["to"]
+        if name not in self.ids.names:
+            if "err" not in e:
+                raise Diverged(f"transfer to {name!r} refused (not a member)", "accepted")
+            self._spec_step(e, [])
+            return
+        target = self.ids.to_spec(name)
+        if pre.role is Role.LEADER and "err" not in e:
+            if target == pre.id:
+                self.stats.relaxations[
+                    "transfer to the leader itself: impl no-op, spec refuses"
+                ] += 1
+                self._spec_step(e, [])
+                return
+            if pre.transfer_target is not None:
+                self.stats.relaxations[
+                    "transfer during a transfer: impl restarts it, spec refuses"
+                ] += 1
+                self.state = replace(pre, transfer_target=None)
+            self.tnow_sent = False
+        self._spec_step(e, [TransferLeadership(target)], refusable=True)
+
+    def _timeout_now(self, e: Json, m: Json) -> None:
+        """_timeout_now: a received ``tnow`` -> the spec's TimeoutNow (thesis 3.10).
+
+        The spec's TimeoutNow is an append ending at the leader's last index with
+        ``timeout_now`` set; the impl's carries no log position, because its leader sends it
+        only once the target matched its whole log. So the checker gives it the receiver's
+        own last (index, term), no entries, the receiver's commit index and no read ctx: the
+        consistency check then holds, as the leader's match index vouches, and the spec decides
+        the rest (term adoption, a stale term, who campaigns). The impl sends no reply to the
+        append part: the spec's AppendResponse to the sender is not compared.
+        """
+        pre = self.state
+        assert pre is not None
+        src = self.ids.to_spec(m["from"])
+        last = len(pre.log)
+        message = AppendRequest(
+            src,
+            self.ids.to_spec(m["to"]),
+            m["term"],
+            last,
+            pre.log[-1].term if pre.log else 0,
+            (),
+            pre.commit,
+            0,
+            True,
+        )
+        self.tnow_from = src
+        try:
+            self._spec_step(e, [Receive(message)])
+        finally:
+            self.tnow_from = None
+
+    def _spec_step(
+        self,
+        e: Json,
+        inputs: list[Input],
+        refusable: bool = False,
+        hold_transfer: bool = False,
+    ) -> None:
         pre = self.state
         assert pre is not None
         quiet = not ("out" in e or "reads" in e or "abort" in e)
         if not inputs and quiet and e["s"] == self.recorded:
             return  # nothing consumed, nothing produced, state as recorded before: verified
         state = pre
+        target = pre.transfer_target
+        if hold_transfer:
+            state = replace(pre, transfer_target=None)
         messages: list[Message] = []
         reads: list[ReadAnswer] = []
         refused = "err" in e
@@ -341,6 +425,8 @@ class NodeReplay:
             state = result.state
             messages.extend(result.messages)
             reads.extend(result.reads)
+        if hold_transfer and state.role is Role.LEADER:
+            state = replace(state, transfer_target=target)
         self._finish(e, pre, state, tuple(messages), tuple(reads))
 
     # -- after the spec steps: leader commit, appends, outputs, state --------------------
@@ -448,23 +534,38 @@ class NodeReplay:
     ) -> NodeState:
         impl_other: list[Json] = []
         impl_replies: list[Json] = []
+        impl_tnow: list[Json] = []
         for record in e.get("out", ()):
             kind = record["k"]
             if kind == "app":
                 state = self._send_append(state, record)
-            elif kind in ("snap", "tnow"):
-                self.stats.relaxations[f"{kind} sent: not in the spec, not compared"] += 1
+            elif kind == "snap":
+                self.stats.relaxations["snap sent: not in the spec, not compared"] += 1
+            elif kind == "tnow":
+                impl_tnow.append(record)
             elif kind == "appr":
                 impl_replies.append(record)
             elif kind == "snapr":
                 self.relax("answered InstallSnapshot, which is not in the spec")
             else:
                 impl_other.append(record)
-        if not spec_msgs and not impl_other and not impl_replies:
+        if not spec_msgs and not impl_other and not impl_replies and not impl_tnow:
             return state
+        if self.tnow_from is not None:
+            # the spec's answer to the append part of TimeoutNow, which the impl has not
+            spec_msgs = tuple(
+                m
+                for m in spec_msgs
+                if not (isinstance(m, AppendResponse) and m.dst == self.tnow_from)
+            )
+        spec_appends = [m for m in spec_msgs if isinstance(m, AppendRequest)]
+        if spec_appends or impl_tnow:
+            self._compare_timeout_now(state, spec_appends, impl_tnow)
+            spec_msgs = tuple(m for m in spec_msgs if not isinstance(m, AppendRequest))
         spec_replies = [m for m in spec_msgs if isinstance(m, AppendResponse)]
         spec_other = Counter[Message](m for m in spec_msgs if not isinstance(m, AppendResponse))
-        got = Counter(spec_message(r, self.ids) for r in impl_other)
+        transfer = self.tnow_from is not None
+        got = Counter(spec_message(r, self.ids, transfer=transfer) for r in impl_other)
         if got != spec_other:
             raise Diverged(_describe(spec_other), _describe(got))
         if len(spec_replies) != len(impl_replies):
@@ -475,6 +576,41 @@ class NodeReplay:
         for expected, record in zip(spec_replies, impl_replies, strict=True):
             self._compare_reply(e, state, expected, record)
         return state
+
+    def _compare_timeout_now(
+        self, state: NodeState, spec_appends: list[AppendRequest], impl_tnow: list[Json]
+    ) -> None:
+        """_compare_timeout_now: the impl sent TimeoutNow exactly where the spec does.
+
+        The spec's non-TimeoutNow appends here are TransferLeadership's catch-up, which the
+        impl sends (or, paused by flow control, does not) as ordinary appends, each checked
+        as its own SendAppend; they are not compared. The impl sends TimeoutNow once per
+        transfer; a repeat by the spec (another reply from the caught-up target) is accepted
+        once the impl has sent it.
+        """
+        spec_tnow = Counter(m.dst for m in spec_appends if m.timeout_now and m.term == state.term)
+        for record in impl_tnow:
+            dst = self.ids.to_spec(record["to"])
+            if (
+                spec_tnow[dst] == 0
+                or record["term"] != state.term
+                or self.ids.to_spec(record["from"]) != self.me
+            ):
+                raise Diverged(
+                    "no TimeoutNow (the spec sends it to a caught-up transfer target)",
+                    f"sent {plain(record)}",
+                )
+            spec_tnow[dst] -= 1
+            self.tnow_sent = True
+        for dst, count in spec_tnow.items():
+            if count <= 0:
+                continue
+            if not self.tnow_sent:
+                raise Diverged(
+                    f"TimeoutNow to {self.ids.to_impl(dst)} (its log matches the leader's)",
+                    "no TimeoutNow",
+                )
+            self.stats.relaxations["TimeoutNow repeated by the spec, sent once by the impl"] += 1
 
     def _send_append(self, state: NodeState, record: Json) -> NodeState:
         ids = self.ids

@@ -224,6 +224,49 @@ async def snapshot_install_restart(cluster: TracedCluster) -> None:
     await asyncio.sleep(0.2)
 
 
+async def transfer_to(cluster: TracedCluster, node_id: str, timeout_s: float = 10.0) -> None:
+    """transfer_to asks the leader to hand over to ``node_id`` until it leads.
+
+    The leader drops a transfer that has not completed within an election timeout (thesis
+    3.10), so the request is repeated, as ``raftwright transfer`` does.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        leader = await cluster.wait_leader()
+        if leader == node_id:
+            return
+        with contextlib.suppress(NotLeaderError):
+            cluster.nodes[leader].transfer_leadership(node_id)
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"{node_id} did not take over within {timeout_s}s")
+
+
+async def transfer(cluster: TracedCluster) -> None:
+    """Leadership moves by TimeoutNow (thesis 3.10), with writes before, during and after.
+
+    The first target has missed writes while stopped, so the leader catches it up before it
+    sends TimeoutNow; then leadership moves on to the third node, and writes keep coming.
+    """
+    await cluster.start_all()
+    await cluster.put("a", "1")
+    leader = await cluster.wait_leader()
+    target = next(i for i in cluster.nodes if i != leader)
+    await cluster.stop(target)
+    for i in range(5):
+        await cluster.put(f"k{i}", str(i))
+    await cluster.start(target)
+    cluster.nodes[leader].transfer_leadership(target)
+    await cluster.put("during", "1")
+    await transfer_to(cluster, target)
+    await cluster.put("b", "2")
+    third = next(i for i in cluster.nodes if i not in (leader, target))
+    await transfer_to(cluster, third)
+    await cluster.put("c", "3")
+    await cluster.read("c")
+    await asyncio.sleep(0.2)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "election": election_and_writes,
     "failover": failover,
@@ -231,6 +274,7 @@ SCENARIOS: dict[str, Scenario] = {
     "snapshot": snapshot_catch_up,
     "snapshot-restart": snapshot_restart,
     "snapshot-install-restart": snapshot_install_restart,
+    "transfer": transfer,
 }
 
 
