@@ -67,6 +67,10 @@ class Net:
 
     def __init__(self, voters: Iterable[str] | int, **config: object) -> None:
         self.voters = ids(voters) if isinstance(voters, int) else tuple(voters)
+        # every node of the run (a node added later is appended); ``initial`` is the
+        # configuration the first nodes start with (thesis 4.1: used until the log has one)
+        self.initial = self.voters
+        self.core_configs: dict[str, CoreConfig] = {}
         self.config_kwargs = config
         self.nodes: dict[str, Node] = {}
         self.queue: deque[Sent] = deque()
@@ -80,7 +84,18 @@ class Net:
             self.nodes[node_id] = Node(self._make_core(node_id, storage), storage)
 
     def config(self, node_id: str) -> CoreConfig:
-        return CoreConfig(node_id, self.voters, CLUSTER, **self.config_kwargs)  # type: ignore[arg-type]
+        if node_id in self.core_configs:
+            return self.core_configs[node_id]
+        return CoreConfig(node_id, self.initial, CLUSTER, **self.config_kwargs)  # type: ignore[arg-type]
+
+    def add_node(self, node_id: str) -> RaftCore:
+        """add_node starts a new server that knows no configuration (``join``, thesis 4.2.1)."""
+        kwargs: dict[str, object] = dict(self.config_kwargs)
+        self.core_configs[node_id] = CoreConfig(node_id, (), CLUSTER, join=True, **kwargs)  # type: ignore[arg-type]
+        storage = MemoryStorage()
+        self.nodes[node_id] = Node(self._make_core(node_id, storage), storage)
+        self.voters = (*self.voters, node_id)
+        return self.nodes[node_id].core
 
     def _make_core(self, node_id: str, storage: MemoryStorage) -> RaftCore:
         core = RaftCore(self.config(node_id), storage.load())
@@ -222,9 +237,7 @@ class Net:
         node = self.nodes[node_id]
         core = node.core
         index = node.applied_index
-        term = core.term_at(index)
-        assert term is not None
-        meta = SnapshotMeta(index, term, self.voters)
+        meta = core.snapshot_meta(index)  # carries the configuration at ``index`` (4.1)
         data = json.dumps([d.hex() for d in node.applied]).encode()
         node.storage.save_snapshot(meta, data)
         core.snapshot_taken(meta)
