@@ -28,6 +28,7 @@ class NodeSpec:
     tls: TlsConfig | None = None
     cluster_id: str = CLUSTER_ID
     trace: bool = False
+    election_timeout_ms: tuple[int, int] | None = None  # None: the cluster's
 
 
 @dataclass
@@ -56,7 +57,7 @@ class OpsCluster:
             listen=self.peers[node_id],
             peers=self.peers,
             data_dir=self.root / node_id,
-            election_timeout_ms=self.election_timeout_ms,
+            election_timeout_ms=spec.election_timeout_ms or self.election_timeout_ms,
             heartbeat_ms=self.heartbeat_ms,
             trace_dir=self.root / "trace" if spec.trace else None,
             tls=spec.tls,
