@@ -14,6 +14,7 @@ __all__ = [
     "AgreementResult",
     "BmcResult",
     "Obligation",
+    "OverlapResult",
     "ProofResult",
     "render_table",
 ]
@@ -123,4 +124,29 @@ class AgreementResult:
         return (
             f"agreement[{self.step_name}]: {verdict} on {self.examples} examples "
             f"({kinds}) in {self.seconds:.2f}s"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OverlapResult:
+    """OverlapResult is the quorum-overlap lemma for membership changes, per voter-set size."""
+
+    variant: str
+    max_voters: int
+    ok: bool
+    obligations: tuple[Obligation, ...]
+    seconds: float
+    counterexample: str | None = None
+
+    @property
+    def failed(self) -> tuple[Obligation, ...]:
+        """failed lists the sizes for which disjoint majorities exist."""
+        return tuple(item for item in self.obligations if not item.ok)
+
+    def summary(self) -> str:
+        """summary is one line: variant, verdict, sizes and time."""
+        verdict = "proved" if self.ok else f"FAILED ({len(self.failed)} sizes)"
+        return (
+            f"overlap[{self.variant}]: {verdict} for |C| = 1..{self.max_voters} "
+            f"in {self.seconds:.2f}s"
         )

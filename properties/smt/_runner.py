@@ -13,9 +13,16 @@ from dataclasses import dataclass
 from properties.smt._agreement import check_agreement
 from properties.smt._bmc import bmc
 from properties.smt._induction import prove_election_safety
-from properties.smt._results import AgreementResult, BmcResult, ProofResult, render_table
+from properties.smt._overlap import ChangeVariant, check_quorum_overlap
+from properties.smt._results import (
+    AgreementResult,
+    BmcResult,
+    OverlapResult,
+    ProofResult,
+    render_table,
+)
 
-__all__ = ["CheckRow", "main", "run_all"]
+__all__ = ["CheckRow", "main", "overlap_rows", "run_all"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +32,7 @@ class CheckRow:
     check: str
     what: str
     size: str
-    result: ProofResult | BmcResult | AgreementResult
+    result: ProofResult | BmcResult | AgreementResult | OverlapResult
 
     def cells(self) -> tuple[str, str, str, str, str]:
         """cells are the table columns: check, what, size, time, result."""
@@ -35,6 +42,10 @@ class CheckRow:
             verdict += f" (depth {r.depth_reached}/{r.depth})"
             if r.violated:
                 verdict += f": {r.violated}"
+        elif isinstance(r, OverlapResult) and r.failed:
+            verdict += f" (disjoint majorities at {len(r.failed)}/{len(r.obligations)} sizes)"
+        elif isinstance(r, OverlapResult):
+            verdict += f" ({len(r.obligations)}/{len(r.obligations)} sizes)"
         elif isinstance(r, ProofResult):
             verdict += f" ({len(r.obligations) - len(r.failed)}/{len(r.obligations)} obligations)"
         else:
@@ -43,7 +54,12 @@ class CheckRow:
 
 
 def run_all(*, quick: bool = False) -> list[CheckRow]:
-    """run_all runs the inductive proof, BMC for 3 and 4 nodes, and the agreement check."""
+    """run_all runs the inductive proof, the membership overlap lemma, BMC and agreement.
+
+    The overlap row is the lemma itself; the runner also requires its two-server variant to
+    fail (a lemma that cannot fail proves nothing), reported as a row whose "ok" means "the
+    check fired".
+    """
     depth = 4 if quick else 8
     examples = 40 if quick else 400
     rows = [
@@ -54,6 +70,7 @@ def run_all(*, quick: bool = False) -> list[CheckRow]:
             prove_election_safety(),
         )
     ]
+    rows.extend(overlap_rows(max_voters=4 if quick else 7))
     for n in (3, 4):
         rows.append(
             CheckRow(
@@ -72,6 +89,36 @@ def run_all(*, quick: bool = False) -> list[CheckRow]:
         )
     )
     return rows
+
+
+def overlap_rows(max_voters: int = 7) -> list[CheckRow]:
+    """overlap_rows: the one-server lemma, and its two-server variant that must fail."""
+    return [
+        CheckRow(
+            "overlap",
+            "one-server change: majorities of C and C' meet (thesis 4.1)",
+            f"|C| <= {max_voters}",
+            check_quorum_overlap(max_voters=max_voters),
+        ),
+        CheckRow(
+            "overlap-fires",
+            "two-server change: disjoint majorities found",
+            f"|C| <= {max_voters}",
+            _fires(check_quorum_overlap(ChangeVariant.TWO_SERVERS, max_voters=max_voters)),
+        ),
+    ]
+
+
+def _fires(result: OverlapResult) -> OverlapResult:
+    """_fires turns a variant that must fail into a row that is ok when it did fail."""
+    return OverlapResult(
+        variant=result.variant,
+        max_voters=result.max_voters,
+        ok=not result.ok and result.counterexample is not None,
+        obligations=result.obligations,
+        seconds=result.seconds,
+        counterexample=result.counterexample,
+    )
 
 
 def main(argv: Sequence[str] = ()) -> int:
