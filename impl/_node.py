@@ -539,6 +539,7 @@ class Node:
     async def _handle_ready(self, core: RaftCore, ready: Ready, waiters: list[_Waiter]) -> None:
         senders = self._senders
         assert senders is not None and self._storage is not None
+        self._members.sync_peers(core, senders)  # dial the config in use before sending
         messages = ready.messages
         early = core.role is Role.LEADER
         if early:
@@ -614,9 +615,8 @@ class Node:
                 case None:
                     pass
         core.advance(ready)
-        # Membership (thesis 4.2): promote caught-up learners, dial the config in use.
+        # Membership (thesis 4.2.1): promote the learners that caught up.
         self._members.promote_caught_up(core)
-        self._members.sync_peers(core, senders)
 
     def _fail_proposals_of_lost_reign(self) -> None:
         """_fail_proposals_of_lost_reign answers every proposal still waiting when we stop leading.
