@@ -167,3 +167,85 @@ def test_metrics_endpoint_reports_role_indexes_rpc_and_persist_latency(tmp_path:
             await cluster.stop_all()
 
     asyncio.run(scenario())
+
+
+def _by_kind(samples: Samples, name: str, node: str, peer: str) -> dict[str, float]:
+    """_by_kind: kind -> value of a {node, peer, kind} counter family."""
+    out: dict[str, float] = {}
+    for (sample, labels), v in samples.items():
+        d = dict(labels)
+        if sample == name and d.get("node") == node and d.get("peer") == peer:
+            out[d["kind"]] = v
+    return out
+
+
+def test_peer_stream_metrics_after_writes(tmp_path: Path) -> None:
+    """Scraped over HTTP from a real 3-node cluster after writes: the stream is measured.
+
+    Followers receive the leader's appends (with entries) and heartbeats on
+    the stream and write an append_response for each; each received batch is
+    timed (receipt to its replies written) and sized. Every write commits
+    through an append with entries whose acknowledgement made it committed
+    (section 5.3), and with one write at a time those appends are distinct,
+    so the followers together received at least one append per write. The
+    leader won prevote and vote quorums (section 5.2, thesis 9.6), so some
+    follower received a prevote and a vote from it.
+    """
+    writes = 8
+
+    async def scenario() -> None:
+        cluster = OpsCluster(tmp_path, election_timeout_ms=(800, 1600), heartbeat_ms=50)
+        servers: dict[str, MetricsServer] = {}
+        try:
+            for node_id in cluster.peers:
+                node = await cluster.start(node_id, NodeSpec())
+                server = MetricsServer(f"127.0.0.1:{free_ports(1)[0]}", _renderer(node))
+                await server.start()
+                servers[node_id] = server
+            leader = await cluster.wait_leader(list(cluster.peers))
+            async with KVClient([cluster.peers[leader]]) as kv:
+                for i in range(writes):
+                    await kv.put(f"k{i}", b"v" * 100)
+            followers = [i for i in cluster.peers if i != leader]
+            scraped: dict[str, Samples] = {}
+            for node_id in followers:
+                _, text = await scrape(servers[node_id].port)
+                samples, types = parse_exposition(text)
+                check_histograms(samples, types)
+                assert types["raftwright_peer_stream_batch_seconds"] == "histogram"
+                assert types["raftwright_peer_stream_messages_total"] == "counter"
+                scraped[node_id] = samples
+            # What the leader wrote to each follower, read after the scrape.
+            sent = cluster.nodes[leader]._senders.stream_stats()  # type: ignore[union-attr]
+            appends = 0
+            elected_by: list[str] = []
+            for node_id, samples in scraped.items():
+                got = _by_kind(samples, "raftwright_peer_stream_messages_total", node_id, leader)
+                replies = _by_kind(samples, "raftwright_peer_stream_replies_total", node_id, leader)
+                labels = {"node": node_id, "peer": leader}
+                batches = value(samples, "raftwright_peer_stream_batch_messages_count", **labels)
+                in_batches = value(samples, "raftwright_peer_stream_batch_messages_sum", **labels)
+                handled = value(samples, "raftwright_peer_stream_batch_seconds_count", **labels)
+                assert got.get("heartbeat", 0) > 0, got
+                # Each message received once, in some batch; no more than the leader wrote.
+                assert in_batches == sum(got.values()) <= sent[node_id][2]
+                assert 0 < batches <= sent[node_id][1]
+                # A batch is timed once its replies are written: at most once each.
+                assert 0 < handled <= batches
+                assert value(samples, "raftwright_peer_stream_batch_seconds_sum", **labels) > 0
+                # Every append answered at most once; those of handled batches answered.
+                answered = replies.get("append_response", 0)
+                assert 0 < answered <= got.get("append", 0) + got.get("heartbeat", 0)
+                assert value(samples, "raftwright_peer_streams_open", node=node_id) >= 1
+                assert value(samples, "raftwright_peer_stream_calls_total", node=node_id) >= 1
+                appends += int(got.get("append", 0))
+                if got.get("prevote", 0) and got.get("vote", 0):
+                    elected_by.append(node_id)
+            assert appends >= writes, scraped
+            assert elected_by, "no follower saw the leader's prevote and vote"
+        finally:
+            for server in servers.values():
+                await server.stop()
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
