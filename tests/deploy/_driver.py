@@ -12,6 +12,11 @@ node cut off from the majority.
         -> {"acked": {"p0": "v-p0", ...}, "failed": {"p3": "reason", ...}}
     get --cluster A,B KEY...
         -> {"values": {"p0": "v-p0", "p9": null}}
+    peer-vote --cluster A,B --sender n2 [--cluster-id C] [--tls-ca PEM ...]
+        -> {"codes": {"A": "PERMISSION_DENIED", ...}}
+        (a prevote, which changes no node's state, sent as a peer would: a
+        client certificate names no node, so mutual TLS with verify_peer_id
+        refuses it)
 """
 
 from __future__ import annotations
@@ -23,8 +28,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import grpc
+from grpc import aio
+
 from impl import ClientError, KVClient
-from impl._security import TlsConfig
+from impl._security import TlsConfig, channel_credentials, load_tls
+from impl.generated import raft_pb2
 
 __all__ = ["main", "value_for"]
 
@@ -68,9 +77,34 @@ async def _get(
     return {"values": values}
 
 
+async def _peer_vote(
+    addresses: list[str], sender: str, cluster_id: str, tls: TlsConfig | None
+) -> object:
+    codes: dict[str, str] = {}
+    request = raft_pb2.VoteRequest(cluster_id=cluster_id, sender=sender, term=1, prevote=True)
+    for address in addresses:
+        channel = (
+            aio.insecure_channel(address)
+            if tls is None
+            else aio.secure_channel(address, channel_credentials(load_tls(tls)))
+        )
+        async with channel:
+            call = channel.unary_unary(
+                "/raftwright.v1.RaftPeer/RequestVote",
+                request_serializer=raft_pb2.VoteRequest.SerializeToString,
+                response_deserializer=raft_pb2.VoteResponse.FromString,
+            )
+            try:
+                await call(request, timeout=5)
+                codes[address] = grpc.StatusCode.OK.name
+            except aio.AioRpcError as err:
+                codes[address] = err.code().name
+    return {"codes": codes}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tests.deploy._driver")
-    parser.add_argument("op", choices=("put", "get"))
+    parser.add_argument("op", choices=("put", "get", "peer-vote"))
     parser.add_argument("keys", nargs="*")
     parser.add_argument("--cluster", required=True)
     parser.add_argument("--prefix", default="k")
@@ -79,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tls-ca", type=Path, default=None)
     parser.add_argument("--tls-cert", type=Path, default=None)
     parser.add_argument("--tls-key", type=Path, default=None)
+    parser.add_argument("--sender", default="n1")
+    parser.add_argument("--cluster-id", default="raftwright")
     args = parser.parse_args(argv)
     addresses = [a for a in args.cluster.split(",") if a]
     tls = None
@@ -86,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tls = TlsConfig(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca)
     if args.op == "put":
         out = asyncio.run(_put(addresses, args.prefix, args.count, args.deadline, tls))
+    elif args.op == "peer-vote":
+        out = asyncio.run(_peer_vote(addresses, args.sender, args.cluster_id, tls))
     else:
         out = asyncio.run(_get(addresses, args.keys, args.deadline, tls))
     print(json.dumps(out, sort_keys=True))

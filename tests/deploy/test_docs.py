@@ -3,7 +3,8 @@
 The operator copies them, so they are run here: the node config file is read
 by the node's own config loader and says what the page says it does, and the
 certificate commands, run as one shell script, make a CA, three node
-certificates naming their addresses and a client certificate that openssl
+certificates naming their addresses and node identities (the subjectAltName
+URI a node checks under mutual TLS, impl/_security.py) and a client certificate that openssl
 verifies against the CA with the purposes the nodes need.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from impl._config_file import load_config_file, resolve_settings
+from impl._security import node_identity_uri
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "deploy.md"
@@ -83,3 +85,4 @@ def test_certificate_commands_make_verifiable_certificates(tmp_path: Path) -> No
             timeout=30,
         ).stdout
         assert f"IP Address:10.0.0.{i}" in sans
+        assert f"URI:{node_identity_uri('prod-kv', f'n{i}')}" in sans

@@ -100,7 +100,12 @@ class Rehearsal:
         self.certs = root / "certs"
         make_ca(self.certs)
         for node_id in NODE_IDS:
-            make_leaf(self.certs, node_id, [f"IP:{net.machines[node_id].address}"])
+            # The address peers dial, and the node it is (impl/_security.py, docs/deploy.md).
+            sans = [
+                f"IP:{net.machines[node_id].address}",
+                f"URI:raftwright://{CLUSTER_ID}/{node_id}",
+            ]
+            make_leaf(self.certs, node_id, sans)
         make_leaf(self.certs, "client", [], server=False)
         self.client_tls = [
             "--tls-ca", str(self.certs / "ca.crt"),
@@ -228,6 +233,12 @@ def test_three_namespaces_failover_and_no_lost_write(tmp_path: Path) -> None:
                 "put", "--prefix", "outsider-", "--count", "1", "--deadline", "3", tls=tls
             )
             assert refused["acked"] == {}, refused
+        # A client certificate is not a node's: it cannot speak the peer protocol as n2.
+        posed = rehearsal.driver(
+            "peer-vote", "--sender", "n2", "--cluster-id", CLUSTER_ID,
+            cluster=[rehearsal.addresses["n1"]],
+        )  # fmt: skip
+        assert posed["codes"] == {rehearsal.addresses["n1"]: "PERMISSION_DENIED"}, posed
 
         before = rehearsal.driver("put", "--prefix", "before-", "--count", "10")
         assert not before["failed"], before
@@ -294,6 +305,11 @@ def test_three_namespaces_failover_and_no_lost_write(tmp_path: Path) -> None:
             assert samples["raftwright_role", role] == 1
             if node_id == second:
                 assert samples["raftwright_elections_total", me] >= 1
+            if node_id != first:  # the peer stream: first's appends (the writes, its no-op)
+                kind = frozenset({("node", node_id), ("peer", first), ("kind", "append")})
+                assert samples["raftwright_peer_stream_messages_total", kind] > 0
+        identity = frozenset({("node", "n1"), ("method", "RequestVote"), ("reason", "identity")})
+        assert rehearsal.metrics("n1")["raftwright_peer_refusals_total", identity] == 1
         codes = stop_nodes(list(rehearsal.nodes.values()))
         assert codes == dict.fromkeys(NODE_IDS, 0), (codes, rehearsal.logs())
 

@@ -92,13 +92,19 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def certs(tmp_path: Path) -> Path:
-    """certs is a CA, one node certificate for 127.0.0.1 and a client certificate."""
+    """certs is a CA, one node certificate for 127.0.0.1 and a client certificate.
+
+    The node certificate is shared by the three nodes, so it names all three
+    (a subjectAltName URI raftwright://<cluster-id>/<node-id> each): under
+    mutual TLS a node speaks only for the node ids its certificate names.
+    """
     directory = tmp_path / "certs"
     try:
         make_ca(directory)
     except OpensslUnavailable as exc:
         pytest.skip(f"certificates cannot be made: {exc}")
-    make_leaf(directory, "node", ["IP:127.0.0.1"])
+    identities = [f"URI:raftwright://{CLUSTER_ID}/n{i}" for i in (1, 2, 3)]
+    make_leaf(directory, "node", ["IP:127.0.0.1", *identities])
     make_leaf(directory, "client", [], server=False)
     return directory
 
