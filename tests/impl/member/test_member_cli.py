@@ -1,0 +1,192 @@
+"""``raftwright node --join`` and ``raftwright member add|remove|list`` with real processes.
+
+Reference: Raft thesis 4.2.1 (a new server joins as a learner and is promoted once
+caught up) and 4.1 (one server per change). Every node is a subprocess on
+127.0.0.1 and is killed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from impl._config import ConfigError
+from impl._config_file import load_config_file, resolve_settings
+from tests._ports import free_ports
+
+pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def cli(*args: str, timeout: float = 40) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "impl.cli", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+class Procs:
+    """Procs starts node processes and kills every one of them at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def node(self, node_id: str, address: str, *extra: str) -> None:
+        log = (self.root / f"{node_id}.log").open("wb")
+        self.procs[node_id] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "impl.cli",
+                "node",
+                "--id",
+                node_id,
+                "--listen",
+                address,
+                "--data-dir",
+                str(self.root / node_id),
+                "--election-timeout-ms",
+                "150,300",
+                "--heartbeat-ms",
+                "30",
+                *extra,
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    def stop(self, node_id: str) -> int:
+        proc = self.procs.pop(node_id)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait(5)
+
+    def close(self) -> None:
+        for node_id in list(self.procs):
+            self.stop(node_id)
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Procs]:
+    p = Procs(tmp_path)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def _wait_put(cluster: str, key: str, value: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = cli("kv", "--cluster", cluster, "--timeout", "5", "put", key, value)
+        if result.returncode == 0:
+            return
+        assert time.monotonic() < deadline, result.stderr
+        time.sleep(0.2)
+
+
+def test_join_add_list_remove_end_to_end(procs: Procs) -> None:
+    """Reference: thesis 4.2.1 and 4.1, through the CLI an operator uses."""
+    ports = free_ports(4)
+    addr = {f"n{i + 1}": f"127.0.0.1:{p}" for i, p in enumerate(ports)}
+    peers = ",".join(f"{i}={a}" for i, a in list(addr.items())[:3])
+    for node_id in ("n1", "n2", "n3"):
+        procs.node(node_id, addr[node_id], "--peers", peers)
+    procs.node("n4", addr["n4"], "--join")
+    three = ",".join(list(addr.values())[:3])
+    _wait_put(three, "before", "1")  # also commits an entry of the leader's term
+
+    added = cli("member", "add", "--cluster", three, f"n4={addr['n4']}", "--wait", "30")
+    assert added.returncode == 0, added.stderr
+    assert "n4 is a voter" in added.stdout
+
+    listed = cli("member", "list", "--cluster", three, "--json")
+    assert listed.returncode == 0, listed.stderr
+    view = json.loads(listed.stdout)
+    assert {m["id"]: (m["address"], m["voter"]) for m in view["members"]} == {
+        i: (a, True) for i, a in addr.items()
+    }
+    assert view["committed"] is True and view["leader"] in addr
+    assert all(m["match_index"] > 0 for m in view["members"])
+
+    table = cli("member", "list", "--cluster", addr["n4"])
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["ID", "ADDRESS", "ROLE", "MATCH"]
+    rows = {line.split()[0]: line.split()[1:3] for line in lines[1:5]}
+    assert rows == {i: [a, "voter"] for i, a in addr.items()}
+    assert "committed" in lines[5]
+
+    # Refusals: exit 3 with the node's reason on stderr.
+    again = cli("member", "add", "--cluster", three, f"n4={addr['n4']}", "--timeout", "5")
+    assert again.returncode == 3 and "ALREADY_EXISTS" in again.stderr
+    missing = cli("member", "remove", "--cluster", three, "n9", "--timeout", "5")
+    assert missing.returncode == 3 and "NOT_FOUND" in missing.stderr
+    bad = cli("member", "add", "--cluster", three, "n5=nowhere")
+    assert bad.returncode == 2 and "configuration error" in bad.stderr
+
+    removed = cli("member", "remove", "--cluster", ",".join(addr.values()), "n3")
+    assert removed.returncode == 0, removed.stderr
+    procs.stop("n3")
+    rest = ",".join(addr[i] for i in ("n1", "n2", "n4"))
+    _wait_put(rest, "after", "2")
+    got = cli("kv", "--cluster", addr["n4"], "get", "before")
+    assert got.returncode == 0 and got.stdout == "1\n", got.stderr
+
+    # n4 restarts (still --join, no --peers): it uses the config its data dir holds.
+    assert procs.stop("n4") == 0
+    procs.node("n4", addr["n4"], "--join")
+    _wait_put(rest, "restarted", "3")
+    listed = cli("member", "list", "--cluster", addr["n4"], "--json")
+    ids = {m["id"] for m in json.loads(listed.stdout)["members"]}
+    assert ids == {"n1", "n2", "n4"}
+
+
+def test_member_commands_have_help_and_no_cluster_exits_2(tmp_path: Path) -> None:
+    for args in (("member",), ("member", "add"), ("member", "remove"), ("member", "list")):
+        result = cli(*args, "--help")
+        assert result.returncode == 0 and "usage: raftwright" in result.stdout, args
+    (port,) = free_ports(1)
+    down = cli("member", "list", "--cluster", f"127.0.0.1:{port}", "--timeout", "1")
+    assert down.returncode == 2 and "raftwright:" in down.stderr
+
+
+def test_join_in_the_config_file(tmp_path: Path) -> None:
+    """A TOML ``join = true`` starts a node with no config; peers may be left out."""
+    path = tmp_path / "n4.toml"
+    path.write_text('id = "n4"\nlisten = "127.0.0.1:7004"\ndata_dir = "d"\njoin = true\n')
+    settings = resolve_settings(load_config_file(path), {})
+    assert settings.config.join and settings.config.voters == ()
+    assert settings.config.address == "127.0.0.1:7004"
+    path.write_text('id = "n4"\nlisten = "127.0.0.1:7004"\ndata_dir = "d"\njoin = "yes"\n')
+    with pytest.raises(ConfigError, match="join"):
+        load_config_file(path)
+    path.write_text(
+        'id = "n4"\nlisten = "127.0.0.1:7004"\ndata_dir = "d"\njoin = true\n'
+        '[peers]\nn1 = "127.0.0.1:7001"\n'
+    )
+    with pytest.raises(ConfigError, match="joining node"):
+        resolve_settings(load_config_file(path), {})
+    path.write_text('id = "n4"\nlisten = "127.0.0.1:7004"\ndata_dir = "d"\n')
+    with pytest.raises(ConfigError, match="peers"):
+        resolve_settings(load_config_file(path), {})
+    assert os.fspath(settings.config.data_dir).endswith("d")
