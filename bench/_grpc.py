@@ -7,7 +7,8 @@ Two kinds of process, both started by the benchmark:
   can reach.
 - ``python -m bench._grpc client --target HOST:PORT --mode propose|raw ...``: one client
   process keeping ``--concurrency`` calls in flight for ``--seconds``; ``propose`` uses the
-  public ``impl.RaftClient.propose`` (leader discovery, retries), ``raw`` a bare stub call.
+  public ``impl.RaftClient.propose`` (leader discovery, retries), ``read`` its ``read``
+  (development only), ``raw`` a bare stub call.
   ``stream`` keeps the same number of messages in flight on one bidirectional stream to
   the raw server (what a streaming AppendEntries would cost). It prints one JSON line.
 """
@@ -126,6 +127,8 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 if args.mode == "raw":
                     await echo(payload, timeout=5.0)
+                elif args.mode == "read":
+                    await raft.read(b"")
                 else:
                     await raft.propose(payload)
             except Exception:
@@ -154,7 +157,7 @@ def main() -> None:
     srv.add_argument("--port", type=int, required=True)
     cli = sub.add_parser("client")
     cli.add_argument("--target", required=True)
-    cli.add_argument("--mode", choices=("propose", "raw", "stream"), required=True)
+    cli.add_argument("--mode", choices=("propose", "read", "raw", "stream"), required=True)
     cli.add_argument("--concurrency", type=int, default=1)
     cli.add_argument("--seconds", type=float, default=2.0)
     cli.add_argument("--warmup", type=float, default=0.3)

@@ -4,6 +4,10 @@
   a 3-process
   raftwright cluster under embedded load while py-spy samples the leader and one follower;
   prints CPU per committed op and the hottest frames (own time, then inclusive).
+- ``python -m bench._profile grpc [--procs 2] [--concurrency 16] [--mode propose]``: the
+  same cluster, with ``bench._grpc`` client processes calling ``Propose`` (or ``Read``) on
+  the leader while py-spy samples the leader and one client; prints calls per second, CPU
+  per call of the leader and the hottest frames.
 - ``python -m bench._profile checkers``: cProfile of the conformance checker (sans-IO
   trace) and of the explorer (``ci`` preset, depth 9, one worker); prints the top functions.
 """
@@ -16,15 +20,17 @@ import cProfile
 import dataclasses
 import io
 import json
+import os
 import pstats
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench._cluster import Cluster
-from bench._proc import kill_all
+from bench._proc import Worker, kill_all
 
 __all__ = ["main", "top_frames"]
 
@@ -88,6 +94,67 @@ def _node(args: argparse.Namespace) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    cmd = [spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200", "-f", "raw"]
+    cmd += ["-o", str(out), "--nonblocking"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _grpc(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="raftwright-profile-"))
+    try:
+        with Cluster("raftwright", work / "c", fsync=not args.no_fsync) as cluster:
+            leader = cluster.wait_leader(30)
+            address = cluster.addresses[leader]
+            clients = [
+                Worker(
+                    "bench._grpc",
+                    [
+                        *("client", "--target", address, "--mode", args.mode),
+                        *("--concurrency", str(args.concurrency)),
+                        *("--seconds", str(args.seconds), "--warmup", "1.0"),
+                    ],
+                    name="grpc-client",
+                )
+                for _ in range(args.procs)
+            ]
+            time.sleep(1.0)  # the clients' warm-up
+            cpu0 = cluster.statuses()[leader]["cpu_s"]
+            seconds = max(1.0, args.seconds - 1.0)
+            spies = [
+                ("leader", work / "leader.txt"),
+                ("client", work / "client.txt"),
+            ]
+            procs = [
+                _spy(cluster.workers[leader].pid, seconds, spies[0][1]),
+                _spy(clients[0].pid, seconds, spies[1][1]),
+            ]
+            answers = [c.receive(args.seconds + 60) for c in clients]
+            cpu1 = cluster.statuses()[leader]["cpu_s"]
+            for c in clients:
+                c.close()
+            rate = sum(a["ops_per_s"] for a in answers)
+            calls = sum(a["ops"] for a in answers)
+            summary = {
+                "mode": args.mode,
+                "calls_per_s": round(rate, 1),
+                "errors": sum(a["errors"] for a in answers),
+                "p50_ms": [round(a["p50_ms"], 2) for a in answers],
+                # the leader's CPU from the end of warm-up to the end (the window and its tail)
+                "leader_cpu_us_per_call": round((cpu1 - cpu0) * 1e6 / max(calls, 1), 1),
+                "load": os.getloadavg()[0],
+            }
+            print(json.dumps(summary))
+            for (role, out), proc in zip(spies, procs, strict=True):
+                proc.wait(60)
+                print(f"--- {role}")
+                print(top_frames(out, args.top) if out.exists() else "(no samples)")
+    finally:
+        kill_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def _stats(profile: cProfile.Profile, count: int) -> str:
     buf = io.StringIO()
     stats = pstats.Stats(profile, stream=buf)
@@ -125,11 +192,20 @@ def main() -> None:
     node.add_argument("--kind", choices=("write", "read"), default="write")
     node.add_argument("--trace", action="store_true", help="record traces (impl trace_dir)")
     node.add_argument("--top", type=int, default=15)
+    grpc_cmd = sub.add_parser("grpc")
+    grpc_cmd.add_argument("--procs", type=int, default=2)
+    grpc_cmd.add_argument("--concurrency", type=int, default=16)
+    grpc_cmd.add_argument("--seconds", type=float, default=6.0)
+    grpc_cmd.add_argument("--mode", choices=("propose", "read"), default="propose")
+    grpc_cmd.add_argument("--no-fsync", action="store_true")
+    grpc_cmd.add_argument("--top", type=int, default=15)
     checkers = sub.add_parser("checkers")
     checkers.add_argument("--top", type=int, default=20)
     args = parser.parse_args()
     if args.command == "node":
         _node(args)
+    elif args.command == "grpc":
+        _grpc(args)
     else:
         _checkers(args)
 

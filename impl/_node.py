@@ -151,6 +151,9 @@ class Node:
         # driver's last turn shares one ReadIndex request (one request id, one quorum
         # round that starts after all of them arrived; thesis 6.4, as etcd batches them).
         self._read_batch: list[tuple[bytes, asyncio.Future[bytes]]] = []
+        # Proposals likewise: those queued since the last turn enter the log together
+        # (core.propose_many: one append per follower instead of one per proposal).
+        self._propose_batch: list[tuple[bytes, asyncio.Future[bytes]]] = []
         self._reads: dict[int, list[tuple[bytes, asyncio.Future[bytes]]]] = {}
         self._released_reads: list[tuple[int, int]] = []  # (read_index, request_id)
         self._next_read_id = 0
@@ -264,10 +267,11 @@ class Node:
             if not fut.done():
                 fut.set_exception(exc)
         self._proposals.clear()
-        for batch in (self._read_batch, *self._reads.values()):
+        for batch in (self._propose_batch, self._read_batch, *self._reads.values()):
             for _, fut_r in batch:
                 if not fut_r.done():
                     fut_r.set_exception(exc)
+        self._propose_batch = []
         self._read_batch = []
         self._reads.clear()
         self._released_reads.clear()
@@ -341,19 +345,34 @@ class Node:
         ProposalLostError (leadership changed; outcome unknown) or NodeStoppedError.
         """
         core = self._require_core()
-        try:
-            index = core.propose(command)
-        except NotLeader as exc:
-            raise self._not_leader(exc.leader_hint) from None
+        if core.role is not Role.LEADER:
+            raise self._not_leader(core.leader_id)
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._proposals[index] = (core.term, fut)
+        self._propose_batch.append((command, fut))
         self._wake.set()
+        return await fut
+
+    def _flush_proposals(self, core: RaftCore) -> None:
+        """_flush_proposals appends every proposal queued since the last turn in one go.
+
+        A proposal that is cancelled later stays in ``_proposals`` until its index is
+        applied (or the reign ends), where a done future is skipped.
+        """
+        batch = self._propose_batch
+        if not batch:
+            return
+        self._propose_batch = []
         try:
-            return await fut
-        finally:
-            entry = self._proposals.get(index)
-            if entry is not None and entry[1] is fut:
-                del self._proposals[index]
+            indexes = core.propose_many([command for command, _ in batch])
+        except NotLeader as exc:
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(self._not_leader(exc.leader_hint))
+            return
+        term = core.term
+        proposals = self._proposals
+        for index, (_, fut) in zip(indexes, batch, strict=True):
+            proposals[index] = (term, fut)
 
     async def read(self, query: bytes) -> bytes:
         """read answers query linearizably (ReadIndex, Raft thesis 6.4)."""
@@ -427,6 +446,11 @@ class Node:
     def members(self) -> Members:
         """members is the config in use with, on the leader, each member's match index."""
         return self._members.view(self._require_core())
+
+    @property
+    def dialed_peers(self) -> dict[str, str]:
+        """dialed_peers: the peers this node sends to now (the config in use, plus leavers)."""
+        return self._senders.peers if self._senders is not None else {}
 
     def accepts_sender(self, sender: str, from_leader: bool) -> bool:
         """accepts_sender: may the transport hand a message from sender to the core?"""
@@ -514,6 +538,7 @@ class Node:
                 self._wake.clear()
                 if self._stopping:
                     return
+                self._flush_proposals(core)
                 self._flush_reads(core)
                 while core.has_ready():
                     ready = core.ready()
@@ -523,6 +548,7 @@ class Node:
                         return
                     # Inside the loop: under constant load it may never drain.
                     await self._maybe_snapshot(core)
+                    self._flush_proposals(core)
                     self._flush_reads(core)
                 # Requests delivered since the last ready() produced no output: no reply.
                 waiters, self._reply_waiters = self._reply_waiters, []
