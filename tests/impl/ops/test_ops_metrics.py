@@ -8,6 +8,7 @@ count) and against the nodes' own state.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 from collections.abc import Callable
@@ -246,6 +247,40 @@ def test_peer_stream_metrics_after_writes(tmp_path: Path) -> None:
         finally:
             for server in servers.values():
                 await server.stop()
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
+def test_refusals_are_counted_each_and_logged_once_per_window(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node that keeps retrying must not flood the log: one line per 10 s per caller/reason."""
+
+    async def scenario() -> None:
+        cluster = OpsCluster(tmp_path, n=1)
+        try:
+            node = await cluster.start("n1", NodeSpec())
+            metrics = metrics_for(node)
+            with caplog.at_level(logging.WARNING, logger="raftwright.transport"):
+                for _ in range(5):
+                    metrics.refused("Stream", "identity", "sender 'n3' refused", "ipv4:1.2.3.4:5")
+                metrics.refused("Stream", "identity", "other caller", "ipv4:1.2.3.4:6")
+                metrics.refused("RequestVote", "unknown_sender", "unknown sender 'x'", "c")
+            lines = [r.getMessage() for r in caplog.records if r.name == "raftwright.transport"]
+            assert len(lines) == 3, lines
+            assert metrics.peer_refusals.value("Stream", "identity") == 6
+            assert metrics.peer_refusals.value("RequestVote", "unknown_sender") == 1
+            with pytest.raises(ValueError, match="unknown refusal reason"):
+                metrics.refused("Stream", "bored", "", "c")
+            samples, types = parse_exposition(metrics.render(node.status()))
+            assert types["raftwright_peer_refusals_total"] == "counter"
+            refusals = "raftwright_peer_refusals_total"
+            assert value(samples, refusals, node="n1", method="Stream", reason="identity") == 6
+            # No stream yet: the unlabelled counter still shows 0, the gauge too.
+            assert value(samples, "raftwright_peer_stream_calls_total", node="n1") == 0
+            assert value(samples, "raftwright_peer_streams_open", node="n1") == 0
+        finally:
             await cluster.stop_all()
 
     asyncio.run(scenario())
