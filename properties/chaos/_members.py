@@ -19,7 +19,8 @@ Actions (one at a time, each bounded in time):
 
 The voter count stays within [``min_voters``, ``max_voters``]: at the lower bound the next
 change is an addition, at the upper bound a removal, and in between additions and removals
-alternate, so a run with two changes has at least one of each. After every change the
+alternate (after a change that took effect; one the faults defeated is tried again), so a
+run whose first two changes take effect has one of each. After every change the
 harness asks the leader for the committed configuration and makes its own view agree (a
 change whose answer was lost may have happened anyway), then hands the new address list to
 the workload.
@@ -304,7 +305,8 @@ class MemberNemesis:
                 followers = [n for n in self.cluster.ids if n != leader]
                 op, node = MemberOp.REMOVE, followers[pick % len(followers)]
             ok, detail = await self._remove(node)
-        self._last_change = op
+        if ok:  # a change the faults defeated is tried again in the same direction
+            self._last_change = op
         return op, node, ok, detail
 
     async def _add(self, node: str) -> tuple[bool, str]:

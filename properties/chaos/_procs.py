@@ -296,8 +296,8 @@ class ChaosCluster:
             proc.kill()
             proc.wait()
         self.network.forget(proc.pid)
+        self._reported.add(proc.pid)  # the harness stopped it: not an exit by itself
         if proc.returncode not in (0, -signal.SIGKILL, -signal.SIGTERM):
-            self._reported.add(proc.pid)
             self.unexpected_exits.append(f"{node} stopped with code {proc.returncode}")
 
     def stop_all(self) -> None:

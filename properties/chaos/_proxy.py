@@ -33,23 +33,31 @@ __all__ = ["Network", "NodeProxy", "socket_owner_inode"]
 _CHUNK = 1 << 16
 
 
-def socket_owner_inode(peer_port: int, local_port: int, table: str = "/proc/net/tcp") -> int | None:
+def socket_owner_inode(
+    peer_port: int, local_port: int, tables: tuple[str, ...] = ("/proc/net/tcp", "/proc/net/tcp6")
+) -> int | None:
     """socket_owner_inode: the inode of the loopback socket 127.0.0.1:peer_port -> local_port.
 
     That is the caller's end of a connection we accepted on ``local_port``; the kernel
-    lists it with the caller's port as its local address.
+    lists it with the caller's port as its local address. gRPC dials from dual-stack
+    sockets, so the caller's end may be in ``tcp6`` as ``::ffff:127.0.0.1``.
     """
     want_local = f"0100007F:{peer_port:04X}"
     want_remote = f"0100007F:{local_port:04X}"
-    try:
-        with open(table, encoding="ascii") as handle:
-            next(handle, None)
-            for line in handle:
-                fields = line.split()
-                if len(fields) > 9 and fields[1] == want_local and fields[2] == want_remote:
-                    return int(fields[9])
-    except OSError:
-        return None
+    for table in tables:
+        try:
+            with open(table, encoding="ascii") as handle:
+                next(handle, None)
+                for line in handle:
+                    fields = line.split()
+                    if (
+                        len(fields) > 9
+                        and fields[1].endswith(want_local)
+                        and fields[2].endswith(want_remote)
+                    ):
+                        return int(fields[9])
+        except OSError:
+            continue
     return None
 
 

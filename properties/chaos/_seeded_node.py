@@ -21,6 +21,15 @@ Bugs:
     only on the key, so every replica, every log replay and every snapshot agree:
     the cluster stays self-consistent and only the durability check (acknowledged
     writes read back after a full restart) can notice.
+
+``learner-quorum``
+    The leader counts its learners' acknowledgements in the commit quorum (the size of
+    the quorum is still a majority of the voters). Raft thesis section 4.2.1: a learner
+    receives the log but is not a voter, so it must never count for commitment: a leader
+    cut off from its voters with a learner still at its side then "commits" and
+    acknowledges writes that no voter majority holds, and the voters elect a leader
+    without them. So that a learner stays a learner long enough to matter, the patched
+    node also never promotes one (promotion is not what this bug is about).
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from impl import KVStateMachine, Node
 
 __all__ = ["BUGS", "LOSE_ONE_IN", "drops_write", "install", "launcher_prefix", "main"]
 
-BUGS: Final = ("stale-read", "lose-write")
+BUGS: Final = ("stale-read", "lose-write", "learner-quorum")
 LOSE_ONE_IN: Final = 8
 """lose-write drops about one write-once key in LOSE_ONE_IN."""
 
@@ -71,12 +80,36 @@ def _install_lose_write() -> None:
     KVStateMachine._put = put  # type: ignore[method-assign]
 
 
+def _install_learner_quorum() -> None:
+    from impl._core import RaftCore, Role
+
+    def maybe_commit(self: RaftCore) -> None:
+        if self._role is not Role.LEADER:
+            return
+        # BUG: every replica counts, learners too (thesis 4.2.1 counts voters only).
+        matches = [pr.match for pr in self._progress.values()]
+        if self._is_voter:
+            matches.append(self._durable)
+        n = self._quorum_value(matches)
+        if n > self._commit and self._log.term_at(n) == self._term:
+            self._commit = n
+            self._release_reads()
+
+    def no_learner_caught_up(self: RaftCore) -> tuple[str, ...]:
+        return ()
+
+    RaftCore._maybe_commit = maybe_commit  # type: ignore[method-assign,assignment]
+    RaftCore.caught_up_learners = no_learner_caught_up  # type: ignore[method-assign]
+
+
 def install(bug: str) -> None:
     """install patches this process's impl classes with ``bug`` (one of BUGS)."""
     if bug == "stale-read":
         _install_stale_read()
     elif bug == "lose-write":
         _install_lose_write()
+    elif bug == "learner-quorum":
+        _install_learner_quorum()
     else:
         raise ValueError(f"unknown seeded bug {bug!r}; known: {', '.join(BUGS)}")
 

@@ -193,3 +193,25 @@ def test_unavailability_is_measured_to_the_first_acknowledged_write_after_the_fa
     assert w.writes_ok_after(0.5) == 1.0
     assert w.writes_ok_after(1.0) == 7.0
     assert w.writes_ok_after(7.0) is None
+
+
+def test_the_caller_socket_is_found_in_tcp6_as_a_v4_mapped_address(tmp_path: Path) -> None:
+    """gRPC dials from dual-stack sockets: 127.0.0.1 appears as ::ffff:127.0.0.1 in tcp6."""
+    from properties.chaos import socket_owner_inode
+
+    header = "  sl  local_address rem_address st tx_queue rx_queue tr tm->when uid inode\n"
+    v6 = (
+        "   0: 0000000000000000FFFF00000100007F:B81E 0000000000000000FFFF00000100007F:A741 "
+        "01 00000000:00000000 00:00000000 00000000     0        0 778899 1 0 20 4 30 10 -1\n"
+    )
+    v4 = (
+        "   0: 0100007F:1F90 0100007F:A741 01 00000000:00000000 00:00000000 00000000"
+        "     0        0 112233 1 0 20 4 30 10 -1\n"
+    )
+    (tmp_path / "tcp6").write_text(header + v6)
+    (tmp_path / "tcp").write_text(header + v4)
+    tables = (str(tmp_path / "tcp"), str(tmp_path / "tcp6"))
+    assert socket_owner_inode(0xB81E, 0xA741, tables) == 778899
+    assert socket_owner_inode(0x1F90, 0xA741, tables) == 112233
+    assert socket_owner_inode(0x1F90, 0xA742, tables) is None  # another listener
+    assert socket_owner_inode(0xB81E, 0xA741, (str(tmp_path / "missing"),)) is None
