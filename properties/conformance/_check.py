@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from properties.conformance._global import NodeFacts, merge_facts
+from properties.conformance._members import Universe, scan_universe
 from properties.conformance._reader import NodeTrace, TraceError, read_trace, trace_files
 from properties.conformance._replay import Divergence, NodeReplay
 from spec import NodeState
@@ -79,7 +80,7 @@ class NodeOutcome:
     path: Path
     node: str
     cluster: str
-    voters: list[str]
+    voters: list[str]  # the run's universe: every node id it mentions
     facts: NodeFacts
     events: int = 0
     spec_steps: int = 0
@@ -116,18 +117,33 @@ def _start_method() -> str:
     return "spawn"
 
 
-def check_node(trace: NodeTrace) -> NodeOutcome:
-    """check_node replays one node's trace and gathers its cross-node evidence."""
+def check_node(trace: NodeTrace, universe: Universe | None = None) -> NodeOutcome:
+    """check_node replays one node's trace and gathers its cross-node evidence.
+
+    ``universe`` is every node id of the run (``scan_universe``); without it, the ids of
+    this trace's headers.
+    """
     facts = NodeFacts(trace.node)
-    outcome = NodeOutcome(trace.path, trace.node, trace.cluster, trace.voters, facts)
-    if trace.node not in trace.voters:
-        outcome.error = f"{trace.path}: node {trace.node!r} is not one of its voters"
-        return outcome
-    replay = NodeReplay(trace.node, trace.voters, str(trace.path))
+    if universe is None:
+        names = {trace.node}
+        for segment in trace.segments:
+            names.update(segment.header["voters"], segment.header.get("learners", ()))
+        universe = Universe(tuple(sorted(names)), {})
+    outcome = NodeOutcome(trace.path, trace.node, trace.cluster, list(universe.names), facts)
+    for segment in trace.segments:
+        header = segment.header
+        if not header.get("join") and trace.node not in (
+            *header["voters"],
+            *header.get("learners", ()),
+        ):
+            outcome.error = f"{trace.path}: node {trace.node!r} is not one of its members"
+            return outcome
+    replay = NodeReplay(trace.node, universe.names, str(trace.path), universe.addresses)
     facts.file = trace.path.name
     observe = facts.observe
     process = replay.process
     for segment in trace.segments:
+        replay.begin_segment(segment.header)
         for event, line in zip(segment.events, segment.lines, strict=True):
             observe(event, line)
             if outcome.divergence is None:
@@ -142,14 +158,14 @@ def check_node(trace: NodeTrace) -> NodeOutcome:
     return outcome
 
 
-def check_file(path: Path) -> NodeOutcome:
+def check_file(path: Path, universe: Universe | None = None) -> NodeOutcome:
     """check_file reads and checks one file (the unit of work of a parallel check)."""
     with _no_cyclic_gc():
         try:
             trace = read_trace(path)
         except (TraceError, OSError) as exc:
             return NodeOutcome(path, "?", "?", [], NodeFacts("?"), error=str(exc))
-        return check_node(trace)
+        return check_node(trace, universe)
 
 
 def _merge_run(run: list[NodeOutcome], result: ConformanceResult) -> None:
@@ -193,12 +209,14 @@ def _check_traces(paths: Iterable[Path | str], jobs: int) -> ConformanceResult:
         return result
     if not files:
         result.errors.append("no trace files found")
+    universes = scan_universe(files)
+    per_file = [universes.get(path.parent) for path in files]
     if jobs > 1 and len(files) > 1:
         context = multiprocessing.get_context(_start_method())
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            outcomes = list(pool.map(check_file, files))
+            outcomes = list(pool.map(check_file, files, per_file))
     else:
-        outcomes = [check_file(path) for path in files]
+        outcomes = [check_file(path, u) for path, u in zip(files, per_file, strict=True)]
     runs: dict[tuple[Path, str], list[NodeOutcome]] = {}
     for outcome in outcomes:
         if outcome.error is not None:

@@ -56,6 +56,11 @@ def describe_event(e: Json) -> str:
         return f"propose {len(e.get('data', []))} command(s)"
     if kind == "read":
         return f"read #{e.get('id')}"
+    if kind == "member":
+        addr = f" at {e['addr']}" if e.get("addr") else ""
+        return f"member {e.get('op')} {e.get('node')}{addr}"
+    if kind == "transfer":
+        return f"transfer to {e.get('to')}"
     if kind in ("persisted", "applied", "snapshot"):
         return f"{kind} index={e.get('index')}"
     if kind == "start":

@@ -1,7 +1,7 @@
 """The mapping between the implementation's trace records and the spec's values.
 
-Node ids: the impl names nodes by strings, the spec by 0..n-1; the i-th voter in sorted
-order is spec node i (the impl's own voter tuple is sorted too). Messages: the trace's
+Node ids: the impl names nodes by strings, the spec by 0..n-1; the i-th id of the run's
+universe (every id it mentions) in sorted order is spec node i. Messages: the trace's
 ``vreq``/``vresp``/``app``/``appr`` records become spec messages field by field, with one
 documented difference: an impl append rejection carries (rejected prev index, hint index,
 hint term) where the spec's carries a next-index hint, so a received rejection becomes a
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import zlib
 from binascii import a2b_base64
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
+from properties.conformance._members import ConfigError, decode_config
 from spec import (
     AppendRequest,
     AppendResponse,
@@ -47,19 +49,25 @@ class MappingError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class IdMap:
-    """IdMap translates node ids: impl strings <-> spec ints by sorted order."""
+    """IdMap translates node ids: impl strings <-> spec ints by sorted order.
+
+    The names are the run's whole universe (``_members.scan_universe``): every voter,
+    learner and joining node, so every node of a run numbers the ids alike.
+    """
 
     names: tuple[str, ...]
+    index: dict[str, int] = field(default_factory=dict, compare=False)
 
     @staticmethod
-    def of(voters: list[str]) -> IdMap:
-        return IdMap(tuple(sorted(voters)))
+    def of(voters: Iterable[str]) -> IdMap:
+        names = tuple(sorted(set(voters)))
+        return IdMap(names, {name: i for i, name in enumerate(names)})
 
     def to_spec(self, name: str) -> int:
         try:
-            return self.names.index(name)
-        except ValueError:
-            raise MappingError(f"{name!r} is not a voter {list(self.names)}") from None
+            return self.index[name]
+        except KeyError:
+            raise MappingError(f"{name!r} is not a node of this run {list(self.names)}") from None
 
     def opt_to_spec(self, name: str | None) -> int | None:
         return None if name is None else self.to_spec(name)
@@ -68,7 +76,7 @@ class IdMap:
         return None if node is None else self.names[node]
 
 
-_KINDS = {int(EntryKind.NORMAL): EntryKind.NORMAL, int(EntryKind.NOOP): EntryKind.NOOP}
+_KINDS = {int(kind): kind for kind in EntryKind}
 
 
 def b64decode(text: str) -> bytes:
@@ -77,20 +85,31 @@ def b64decode(text: str) -> bytes:
 
 
 def entry_kind(kind: int) -> EntryKind:
-    """entry_kind maps a recorded entry kind to the spec's; membership is not in the spec."""
+    """entry_kind maps a recorded entry kind (0 normal, 1 no-op, 2 config) to the spec's."""
     spec_kind = _KINDS.get(kind)
     if spec_kind is None:
-        raise MappingError(f"entry kind {kind} (membership change) is not in the spec")
+        raise MappingError(f"entry kind {kind} is not in the spec")
     return spec_kind
 
 
-def spec_entries(records: list[list[Any]], first_index: int) -> tuple[Entry, ...]:
-    """spec_entries converts ``[index, term, kind, base64]`` records, checking contiguity."""
+def spec_entries(records: list[list[Any]], first_index: int, ids: IdMap) -> tuple[Entry, ...]:
+    """spec_entries converts ``[index, term, kind, base64]`` records, checking contiguity.
+
+    A CONFIG entry keeps its JSON payload and carries the configuration it decodes to.
+    """
     out = []
     for offset, (index, term, kind, data) in enumerate(records):
         if index != first_index + offset:
             raise MappingError(f"entry index {index} where {first_index + offset} was due")
-        out.append(Entry(term, entry_kind(kind), a2b_base64(data)))
+        payload = a2b_base64(data)
+        if kind == 2:
+            try:
+                config = decode_config(payload, ids.index)
+            except ConfigError as exc:
+                raise MappingError(f"config entry {index}: {exc}") from None
+            out.append(Entry(term, EntryKind.CONFIG, payload, config))
+        else:
+            out.append(Entry(term, entry_kind(kind), payload))
     return tuple(out)
 
 
@@ -111,7 +130,7 @@ def spec_message(record: Json, ids: IdMap, *, transfer: bool = False) -> Message
             return VoteResponse(src, dst, term, record["pre"], record["ok"], record["rt"])
         case "app":
             prev = record["pi"]
-            entries = spec_entries(record["ents"], prev + 1)
+            entries = spec_entries(record["ents"], prev + 1, ids)
             return AppendRequest(
                 src, dst, term, prev, record["pt"], entries, record["lc"], record["ctx"]
             )

@@ -110,7 +110,9 @@ def read_trace(path: Path) -> NodeTrace:
         raise TraceError(f"{path}: no trace header (empty or not a raftwright trace)")
     first = segments[0].header
     for seg in segments[1:]:
-        if seg.header["node"] != first["node"] or seg.header["voters"] != first["voters"]:
+        # a restart may start from another initial configuration (a joined node restarts
+        # with the configuration it learned), never as another node or in another cluster
+        if seg.header["node"] != first["node"] or seg.header["cluster"] != first["cluster"]:
             raise TraceError(f"{path}:{seg.first_line}: segment is for another node or cluster")
     return NodeTrace(path, first["node"], first["cluster"], list(first["voters"]), segments)
 

@@ -32,6 +32,7 @@ The mapping, in brief:
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -53,29 +54,37 @@ from properties.conformance._mapping import (
     spec_entries,
     spec_message,
 )
+from properties.conformance._members import config_addresses, encode_config
 from spec import (
+    AddLearner,
     AppendRequest,
     AppendResponse,
     CheckQuorum,
     ClientRequest,
+    Config,
     Durable,
     ElectionTimeout,
+    EntryKind,
     Input,
     Message,
     NodeState,
     PendingRead,
+    PromoteLearner,
     ReadAnswer,
     ReadRequest,
     Receive,
+    RemoveServer,
     Restart,
     Role,
     SendAppend,
     TransferLeadership,
     confirmed_ctx,
     initial_node,
+    latest_config,
     quorum_size,
     step,
     term_at,
+    voters_in_use,
 )
 
 __all__ = ["Divergence", "NodeReplay"]
@@ -110,11 +119,19 @@ class ReplayStats:
 class NodeReplay:
     """NodeReplay checks one node's events in order; see the module doc for the mapping."""
 
-    def __init__(self, name: str, voters: list[str], path: str) -> None:
-        self.ids = IdMap.of(voters)
+    def __init__(
+        self,
+        name: str,
+        universe: Iterable[str],
+        path: str,
+        addresses: Mapping[str, str] | None = None,
+    ) -> None:
+        self.ids = IdMap.of([*universe, name])
         self.name = name
         self.me = self.ids.to_spec(name)
         self.voters = tuple(range(len(self.ids.names)))
+        self.addresses = dict(addresses or {})
+        self.initial_config: Config | None = None
         self.path = path
         self.state: NodeState | None = None
         self.active = True
@@ -172,6 +189,28 @@ class NodeReplay:
         self.history.append(e)
         return None
 
+    def begin_segment(self, header: Json) -> None:
+        """begin_segment takes a segment header: the node's initial configuration.
+
+        The header's voters and learners are the configuration the node uses until its log
+        holds one (thesis 4.1). A node started with ``join`` knows none: it is given one in
+        which it does not vote, which is all the spec asks of it (it never campaigns; it
+        answers votes and appends without consulting its configuration). When the header's
+        voters are the whole universe the spec's default (every id votes) is that config.
+        """
+        ids = self.ids
+        voters = tuple(sorted(ids.to_spec(v) for v in header["voters"]))
+        learners = tuple(sorted(ids.to_spec(v) for v in header.get("learners", ())))
+        if header.get("join"):
+            others = tuple(i for i in self.voters if i != self.me)
+            if not others:
+                raise MappingError("a joining node alone in its run")
+            self.initial_config = Config(others, (self.me,))
+        elif voters == self.voters and not learners:
+            self.initial_config = None
+        else:
+            self.initial_config = Config(voters, learners)
+
     def _context(self) -> tuple[str, ...]:
         return tuple(
             f"#{e.get('n')}: {describe_event(e)} -> {render_state(e['s'])}" for e in self.history
@@ -192,6 +231,7 @@ class NodeReplay:
             return
         match kind:
             case "timeout":
+                # a learner's, a joining node's or a leader's timeout changes nothing in either
                 self._spec_step(e, [ElectionTimeout()])
             case "checkquorum":
                 self._check_quorum(e)
@@ -213,6 +253,8 @@ class NodeReplay:
                 self._spec_step(e, [ReadRequest(e["id"])], refusable=True)
             case "transfer":
                 self._transfer(e)
+            case "member":
+                self._member(e)
             case "applied":
                 if e["index"] > e["s"][4]:
                     raise Diverged(
@@ -255,7 +297,7 @@ class NodeReplay:
                     f"loaded a log up to {loaded_last}",
                 )
         self.segment += 1
-        entries = spec_entries(e["ents"], base_index + 1)
+        entries = spec_entries(e["ents"], base_index + 1, self.ids)
         loaded = base_index + len(entries)
         # storage holds exactly what this run loaded, whatever replay does with it below
         self.contract.start(e, (term, vote, commit), loaded, base_index)
@@ -288,6 +330,7 @@ class NodeReplay:
         self.digest_comparable = base_index == 0  # the impl chain restarts at a base
         durable = Durable(term, self.ids.opt_to_spec(vote), prefix + entries, commit)
         node = previous or initial_node(self.me, self.voters)
+        node = replace(node, initial_config=self.initial_config)
         self.state = step(node, Restart(durable)).state
         self.stats.spec_steps += 1
         self._compare_state(e, self.state)
@@ -326,6 +369,49 @@ class NodeReplay:
             self._timeout_now(e, m)
             return
         self._spec_step(e, [Receive(spec_message(m, self.ids))])
+
+    def _member(self, e: Json) -> None:
+        """_member: ``member`` -> AddLearner / PromoteLearner / RemoveServer (thesis 4.1).
+
+        A change the impl refused must be refused by the spec, and one it made must be
+        allowed by the spec's rules (leader only, one at a time, after an entry of its own
+        term committed, none during a transfer, a learner promoted only once caught up). The
+        spec's new CONFIG entry gets the payload the impl writes (see ``_members``).
+        """
+        op = e["op"]
+        name = e["node"]
+        if name not in self.ids.index:
+            if "err" not in e:
+                raise Diverged(f"membership change of unknown node {name!r} refused", "accepted")
+            self._spec_step(e, [])
+            return
+        node = self.ids.to_spec(name)
+        change: Input
+        match op:
+            case "add":
+                change = AddLearner(node)
+            case "promote":
+                change = PromoteLearner(node)
+            case "remove":
+                change = RemoveServer(node)
+            case _:
+                raise MappingError(f"unknown membership op {op!r}")
+        self._spec_step(e, [change], refusable=True, member=e)
+
+    def _with_config_payload(self, state: NodeState, e: Json) -> NodeState:
+        """_with_config_payload writes the impl's JSON into the spec leader's new CONFIG entry."""
+        log = state.log
+        entry = log[-1] if log else None
+        if entry is None or entry.kind is not EntryKind.CONFIG or entry.config is None:
+            raise Diverged("a configuration entry appended", "no configuration entry")
+        index, _ = latest_config(log, len(log) - 1)
+        addresses = dict(self.addresses)
+        if index > 0:
+            addresses.update(config_addresses(log[index - 1].payload))
+        if e["op"] == "add":
+            addresses[e["node"]] = e.get("addr", "")
+        payload = encode_config(entry.config, self.ids.names, addresses)
+        return replace(state, log=(*log[:-1], replace(entry, payload=payload)))
 
     def _transfer(self, e: Json) -> None:
         """_transfer: ``transfer`` -> TransferLeadership(target) (thesis 3.10).
@@ -397,6 +483,7 @@ class NodeReplay:
         inputs: list[Input],
         refusable: bool = False,
         hold_transfer: bool = False,
+        member: Json | None = None,
     ) -> None:
         pre = self.state
         assert pre is not None
@@ -416,8 +503,9 @@ class NodeReplay:
             if result.rejected is not None:
                 if refusable and refused:
                     continue
-                if isinstance(event, Receive):
-                    state = result.state  # a disabled receive changes nothing, like a drop
+                if isinstance(event, Receive | ElectionTimeout):
+                    # a disabled receive changes nothing, like a drop; a disabled timeout
+                    # (a node that does not campaign) changes nothing either
                     continue
                 raise Diverged(f"input refused ({result.rejected})", "input accepted")
             if refused and refusable:
@@ -427,6 +515,8 @@ class NodeReplay:
             reads.extend(result.reads)
         if hold_transfer and state.role is Role.LEADER:
             state = replace(state, transfer_target=target)
+        if member is not None and not refused:
+            state = self._with_config_payload(state, member)
         self._finish(e, pre, state, tuple(messages), tuple(reads))
 
     # -- after the spec steps: leader commit, appends, outputs, state --------------------
@@ -444,11 +534,7 @@ class NodeReplay:
         if post.role is Role.LEADER:
             post, spec_reads = self._leader_commit(pre, post, s[9], spec_reads, e)
         # (pre)candidate that gave up a lost election
-        if (
-            s[2] == "F"
-            and post.role in (Role.PRECANDIDATE, Role.CANDIDATE)
-            and len(post.voters) - len(post.rejections) < quorum_size(len(post.voters))
-        ):
+        if s[2] == "F" and post.role in (Role.PRECANDIDATE, Role.CANDIDATE) and _lost(post):
             self.stats.relaxations["lost (pre)election: impl becomes follower at once"] += 1
             post = replace(
                 post,
@@ -485,10 +571,9 @@ class NodeReplay:
         e: Json,
     ) -> tuple[NodeState, tuple[ReadAnswer, ...]]:
         """_leader_commit: the spec's commit rule with the leader's match = durable index."""
-        # post.voters are the voters in use: replayed logs hold no configuration entries (the
-        # mapping refuses membership entries), so this is spec.quorum_match's voter set
-        # without its scan of the log for one
-        voters = post.voters
+        # spec.quorum_match's voters: those of the configuration in use (thesis 4.1), so a
+        # learner never counts, nor a leader that removed itself
+        voters = voters_in_use(post)
         size = quorum_size(len(voters))
         match_index = post.match_index
         me = post.id
@@ -681,6 +766,13 @@ class NodeReplay:
                 if want != have
             ]
             raise Diverged("state " + ", ".join(diff), "state " + ", ".join(got))
+
+
+def _lost(state: NodeState) -> bool:
+    """_lost: the (pre)candidate's rejections rule out a quorum of the voters it uses."""
+    voters = voters_in_use(state)
+    rejected = len(state.rejections & frozenset(voters))
+    return len(voters) - rejected < quorum_size(len(voters))
 
 
 def _older_commit(loaded: tuple[int, Any, int], durable: tuple[tuple[int, Any, int], ...]) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from impl._core import CoreConfig, Envelope, ProtocolError, StoredState
@@ -34,9 +35,14 @@ class SansIOCluster:
         for node_id in self.ids:
             self.start(node_id)
 
-    def start(self, node_id: str) -> None:
+    def start(self, node_id: str, *, join: bool = False) -> None:
+        """start boots a node from its disk; ``join`` boots one that knows no configuration
+        (it waits for a leader to add it, thesis 4.2.1)."""
         stored = self.disks.get(node_id, StoredState.empty())
-        config = CoreConfig(node_id=node_id, voters=self.ids, cluster_id=CLUSTER_ID)
+        if join:
+            config = CoreConfig(node_id=node_id, voters=(), cluster_id=CLUSTER_ID, join=True)
+        else:
+            config = CoreConfig(node_id=node_id, voters=self.ids, cluster_id=CLUSTER_ID)
         writer = TraceWriter(trace_path(self.trace_dir, node_id))
         self.cores[node_id] = self.core_class(config, stored, writer)
         self.down.discard(node_id)
@@ -49,6 +55,17 @@ class SansIOCluster:
         )
         core.close_trace()
         self.down.add(node_id)
+
+    def promote_caught_up(self) -> None:
+        """promote_caught_up does what the Node driver does after each Ready: promote every
+        learner the leader reports caught up (thesis 4.2.1), then runs to quiet."""
+        leader = self.leader()
+        if leader is None:
+            return
+        core = self.cores[leader]
+        for learner in core.caught_up_learners():
+            core.promote_learner(learner)
+        self.drain()
 
     def run_until_ready(self, node_id: str, limit: int = 10_000) -> None:
         """run_until_ready runs other nodes' Readies and deliveries until node_id has one."""
@@ -92,9 +109,11 @@ class SansIOCluster:
         leaders = [(c.term, i) for i, c in self.cores.items() if c.role.value == "leader"]
         return max(leaders)[1] if leaders else None
 
-    def drain(self, limit: int = 100_000) -> None:
-        """drain runs Readies and deliveries until the cluster is quiet."""
+    def drain(self, limit: int = 100_000, until: Callable[[], bool] | None = None) -> None:
+        """drain runs Readies and deliveries until the cluster is quiet (or ``until()``)."""
         for _ in range(limit):
+            if until is not None and until():
+                return
             busy = False
             for node_id, core in list(self.cores.items()):
                 if core.has_ready():
