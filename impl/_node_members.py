@@ -240,4 +240,6 @@ class MembershipDriver:
             return False
         if sender in self.addresses(core) or sender in self._dialed:
             return True
+        if core is not None and sender == core.leader_id:
+            return True  # the leader we follow, even if it has left our config
         return from_leader

@@ -706,6 +706,11 @@ class PeerSenders:
             self._peer_stubs[peer] = stubs
         return stubs
 
+    @property
+    def peers(self) -> dict[str, str]:
+        """peers maps every peer this node sends to (dials) to its address."""
+        return dict(self._addresses)
+
     def add_peer(self, peer: str, address: str) -> None:
         """add_peer starts sending to a new member (or one whose address changed)."""
         if self._addresses.get(peer) == address:

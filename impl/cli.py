@@ -374,6 +374,7 @@ async def collect_status(
     for report in reports:
         if report.status is not None:
             members.update(report.status.members)
+            members.update(report.status.learners)
     by_address = {address: node_id for node_id, address in members.items()}
     nodes: list[dict[str, Any]] = []
     for report in reports:

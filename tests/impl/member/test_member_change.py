@@ -69,6 +69,7 @@ def test_joiner_becomes_voter_and_holds_every_acknowledged_write(tmp_path: Path)
             index = await client.add_member("n4", c.address("n4"))
             assert index > 0
             leader = c.nodes[c.leader() or "n1"]
+            await wait_for(lambda: True if "n4" in leader.dialed_peers else None, 5, "dialed")
             await c.wait_voters(leader.config.node_id, {"n1", "n2", "n3", "n4"})
             after = {f"after-{i}": f"a{i}".encode() for i in range(20)}
             await _put_all(list(c.all.values()), after)
@@ -103,8 +104,10 @@ def test_remove_follower_then_cluster_commits_without_it(tmp_path: Path) -> None
         # The removed follower's link is dropped after the removal committed ...
         leader = c.nodes[leader_id]
         await wait_for(
-            lambda: True if follower not in leader.status().peers else None, 10, "progress"
+            lambda: True if follower not in leader.dialed_peers else None, 10, "link dropped"
         )
+        assert follower not in leader.status().peers
+        assert set(leader.dialed_peers) == rest - {leader_id}
         # ... and the two that remain commit on their own (2 of 2), without it.
         await c.stop(follower)
         addresses = [c.address(i) for i in sorted(rest)]
