@@ -463,3 +463,24 @@ def test_single_voter_grows_and_shrinks() -> None:
     net.run()
     net.heartbeat()
     assert net["n3"].membership.voters.keys() == {"n1", "n3"}
+
+
+def test_installed_snapshot_config_is_used() -> None:
+    """Reference: thesis 4.1 and section 7 — a follower behind the compacted log takes the
+    configuration from the snapshot it installs (no CONFIG entry follows it)."""
+    net = _cluster()
+    net.isolate("n3")
+    _add(net, "n4")
+    _add(net, "n5", promote=False)
+    net.heartbeat()
+    net.take_snapshot("n1")
+    assert net["n1"].first_index > net["n1"].membership.index
+    assert net["n3"].membership.voters.keys() == {"n1", "n2", "n3"}
+    net.heal()
+    for _ in range(3):
+        net.heartbeat()
+    assert any(s.dst == "n3" and isinstance(s.message, SnapshotRequest) for s in net.sent)
+    assert net["n3"].membership == net["n1"].membership
+    assert net["n3"].membership.learners == {"n5": ADDR}
+    net.restart("n3")  # and from its stored snapshot after a restart
+    assert net["n3"].membership == net["n1"].membership
