@@ -20,9 +20,9 @@ from impl import KVClient
 from impl._client import LEADER_ADDR_KEY, LEADER_ID_KEY
 from impl._node import Node
 from impl._node_errors import MembershipBlockedError
-from impl.generated import client_pb2, client_pb2_grpc
+from impl.generated import client_pb2, client_pb2_grpc, raft_pb2
 
-from ._memberutil import MemberCluster
+from ._memberutil import CLUSTER_ID, MemberCluster
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 
@@ -161,5 +161,38 @@ def test_list_members_on_every_node(tmp_path: Path) -> None:
             assert resp.config_index == 0 and resp.committed and resp.leader == lead
             status = c.nodes[node_id].status()
             assert dict(status.voters) == c.initial and dict(status.learners) == {}
+
+    run(tmp_path, body)
+
+
+def test_joiner_waits_and_strangers_stay_out(tmp_path: Path) -> None:
+    """Reference: thesis 4.2.1: a joining node knows no config, never campaigns, and waits.
+
+    Messages from a node outside the config in use are refused (PERMISSION_DENIED),
+    except a leader's append of the current term or later, which a new member must obey;
+    a stale one from a stranger is refused too, and nothing changes.
+    """
+
+    async def body(c: MemberCluster) -> None:
+        lead = await c.wait_leader(["n1", "n2", "n3"])
+        joiner = await c.start("n4", join=True)
+        await asyncio.sleep(1.0)  # several election timeouts
+        assert joiner.term == 0 and joiner.role.value == "follower"
+        assert joiner.members().voters == {} and joiner.dialed_peers == {}
+        follower = next(i for i in ("n1", "n2", "n3") if i != lead)
+        node = c.nodes[follower]
+        before = _state(node)
+        term = node.term
+        vote = raft_pb2.VoteRequest(
+            cluster_id=CLUSTER_ID, sender="n4", term=term + 5, last_log_index=99, last_log_term=1
+        )
+        stale = raft_pb2.AppendRequest(cluster_id=CLUSTER_ID, sender="n9", term=max(0, term - 1))
+        async with aio.insecure_channel(c.address(follower)) as channel:
+            for method, pb in (("RequestVote", vote), ("AppendEntries", stale)):
+                call = channel.unary_unary(f"/raftwright.v1.RaftPeer/{method}", None, None)
+                with pytest.raises(aio.AioRpcError) as info:
+                    await call(pb.SerializeToString(), timeout=5)
+                assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED, method
+        assert _state(node) == before
 
     run(tmp_path, body)
