@@ -64,12 +64,14 @@ bench-full: setup
 
 .PHONY: chaos chaos-nightly
 
-# chaos: a real 3- and 5-node cluster under seeded faults (CI size, a few minutes at most);
-# the last line is "chaos: ops=N faults=M linearizable=yes lost=0 trace_violations=0".
+# chaos: a real 3- and 5-node cluster under seeded faults, leadership transfers and membership
+# changes (CI size, about 2.5 minutes); the last line is "chaos: ops=N faults=M
+# linearizable=yes lost=0 trace_violations=0 transfers=T members_added=A members_removed=R".
 # Reproduce a run with: make chaos CHAOS_ARGS="--seed S"
 chaos: setup
 	$(BIN)/python -m properties.chaos --preset ci $(CHAOS_ARGS)
 
-# chaos-nightly: >= 100,000 operations and >= 1,000 faults per cluster size (hours).
+# chaos-nightly: >= 100,000 operations and >= 1,000 faults per cluster size, with up to 600
+# transfers and 300 membership changes beside them (hours).
 chaos-nightly: setup
 	$(BIN)/python -m properties.chaos --preset nightly $(CHAOS_ARGS)
