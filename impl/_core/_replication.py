@@ -103,6 +103,9 @@ class _Replication(_Reads):
                 f"snapshot source returned index {meta.index}, below the compacted log base "
                 f"{self._log.base_index}"
             )
+        if meta.config is None:  # a driver's meta without the configuration: ours at its index
+            config = self._config_at(meta.index)
+            meta = SnapshotMeta(meta.index, meta.term, tuple(config.voters), config)
         self._send(peer, SnapshotRequest(self._cluster, self._id, self._term, meta, data))
         pr.become_snapshot(meta.index)
         return True
