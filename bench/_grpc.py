@@ -139,15 +139,27 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
                 latencies.append((time.perf_counter() - t0) * 1000)
                 counted[0] += 1
 
+    cpu: list[float] = []
+
+    async def cpu_window() -> None:
+        """cpu_window: this process's CPU seconds at the start and end of the measured window."""
+        await asyncio.sleep(max(0.0, measure_from - loop.time()))
+        cpu.append(time.process_time())
+        await asyncio.sleep(max(0.0, stop_at - loop.time()))
+        cpu.append(time.process_time())
+
     try:
         await asyncio.wait_for(
-            asyncio.gather(*(one() for _ in range(args.concurrency))),
+            asyncio.gather(cpu_window(), *(one() for _ in range(args.concurrency))),
             args.seconds + args.warmup + 30,
         )
     finally:
         await raft.close()
         await channel.close(None)
-    return summarise(latencies, counted[0], args.seconds, counted[1])
+    result = summarise(latencies, counted[0], args.seconds, counted[1])
+    # client CPU per call (the client shares the machine's cores with the server)
+    result["client_cpu_us_per_call"] = round((cpu[1] - cpu[0]) * 1e6 / max(counted[0], 1), 1)
+    return result
 
 
 def main() -> None:

@@ -4,10 +4,10 @@
   a 3-process
   raftwright cluster under embedded load while py-spy samples the leader and one follower;
   prints CPU per committed op and the hottest frames (own time, then inclusive).
-- ``python -m bench._profile grpc [--procs 2] [--concurrency 16] [--mode propose]``: the
-  same cluster, with ``bench._grpc`` client processes calling ``Propose`` (or ``Read``) on
-  the leader while py-spy samples the leader and one client; prints calls per second, CPU
-  per call of the leader and the hottest frames.
+- ``python -m bench._profile grpc [--procs 2] [--concurrency 16] [--mode both] [--top 0]``:
+  ``bench._grpc`` client processes call the raw echo server, then ``Propose`` (or ``Read``)
+  on a 3-process cluster's leader, while py-spy samples the server; prints calls per
+  second and CPU per call of the server and of the clients, and the hottest frames.
 - ``python -m bench._profile checkers``: cProfile of the conformance checker (sans-IO
   trace) and of the explorer (``ci`` preset, depth 9, one worker); prints the top functions.
 """
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from bench._cluster import Cluster
-from bench._proc import Worker, kill_all
+from bench._proc import Worker, free_ports, kill_all
 
 __all__ = ["main", "top_frames"]
 
@@ -101,55 +101,74 @@ def _spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _process_cpu_s(pid: int) -> float:
+    """_process_cpu_s: user + system CPU seconds of a live process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _grpc_once(
+    args: argparse.Namespace, mode: str, target: str, server_pid: int, work: Path
+) -> None:
+    """_grpc_once: client processes call ``target`` while py-spy samples the server."""
+    clients = [
+        Worker(
+            "bench._grpc",
+            [
+                *("client", "--target", target, "--mode", mode),
+                *("--concurrency", str(args.concurrency)),
+                *("--seconds", str(args.seconds), "--warmup", "1.0"),
+            ],
+            name="grpc-client",
+        )
+        for _ in range(args.procs)
+    ]
+    time.sleep(1.0)  # the clients' imports and warm-up
+    cpu0 = _process_cpu_s(server_pid)
+    window = max(1.0, args.seconds - 1.0)
+    watched = [("server", server_pid), ("client", clients[0].pid)] if args.top else []
+    spies = [(role, _spy(pid, window, work / f"{role}-{mode}.txt")) for role, pid in watched]
+    answers = [c.receive(args.seconds + 60) for c in clients]
+    cpu1 = _process_cpu_s(server_pid)
+    for c in clients:
+        c.close()
+    calls = sum(a["ops"] for a in answers)
+    summary = {
+        "mode": mode,
+        "calls_per_s": round(sum(a["ops_per_s"] for a in answers), 1),
+        "errors": sum(a["errors"] for a in answers),
+        "p50_ms": [round(a["p50_ms"], 2) for a in answers],
+        # the server's CPU from the end of warm-up to the last answer (window and tail)
+        "server_cpu_us_per_call": round((cpu1 - cpu0) * 1e6 / max(calls, 1), 1),
+        "client_cpu_us_per_call": [a.get("client_cpu_us_per_call") for a in answers],
+        "load": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(summary), flush=True)
+    for role, spy in spies:
+        spy.wait(60)
+        out = work / f"{role}-{mode}.txt"
+        print(f"--- {role} ({mode})")
+        print(top_frames(out, args.top) if out.exists() else "(no samples)")
+
+
 def _grpc(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="raftwright-profile-"))
+    modes = ["raw", "propose"] if args.mode == "both" else [args.mode]
     try:
-        with Cluster("raftwright", work / "c", fsync=not args.no_fsync) as cluster:
-            leader = cluster.wait_leader(30)
-            address = cluster.addresses[leader]
-            clients = [
-                Worker(
-                    "bench._grpc",
-                    [
-                        *("client", "--target", address, "--mode", args.mode),
-                        *("--concurrency", str(args.concurrency)),
-                        *("--seconds", str(args.seconds), "--warmup", "1.0"),
-                    ],
-                    name="grpc-client",
-                )
-                for _ in range(args.procs)
-            ]
-            time.sleep(1.0)  # the clients' warm-up
-            cpu0 = cluster.statuses()[leader]["cpu_s"]
-            seconds = max(1.0, args.seconds - 1.0)
-            spies = [
-                ("leader", work / "leader.txt"),
-                ("client", work / "client.txt"),
-            ]
-            procs = [
-                _spy(cluster.workers[leader].pid, seconds, spies[0][1]),
-                _spy(clients[0].pid, seconds, spies[1][1]),
-            ]
-            answers = [c.receive(args.seconds + 60) for c in clients]
-            cpu1 = cluster.statuses()[leader]["cpu_s"]
-            for c in clients:
-                c.close()
-            rate = sum(a["ops_per_s"] for a in answers)
-            calls = sum(a["ops"] for a in answers)
-            summary = {
-                "mode": args.mode,
-                "calls_per_s": round(rate, 1),
-                "errors": sum(a["errors"] for a in answers),
-                "p50_ms": [round(a["p50_ms"], 2) for a in answers],
-                # the leader's CPU from the end of warm-up to the end (the window and its tail)
-                "leader_cpu_us_per_call": round((cpu1 - cpu0) * 1e6 / max(calls, 1), 1),
-                "load": os.getloadavg()[0],
-            }
-            print(json.dumps(summary))
-            for (role, out), proc in zip(spies, procs, strict=True):
-                proc.wait(60)
-                print(f"--- {role}")
-                print(top_frames(out, args.top) if out.exists() else "(no samples)")
+        if "raw" in modes:
+            (port,) = free_ports(1)
+            raw = Worker("bench._grpc", ["raw-server", "--port", str(port)], name="raw-server")
+            raw.receive(30)
+            _grpc_once(args, "raw", f"127.0.0.1:{port}", raw.pid, work)
+            raw.close(2)
+            raw.sigkill()
+        rest = [m for m in modes if m != "raw"]
+        if rest:
+            with Cluster("raftwright", work / "c", fsync=not args.no_fsync) as cluster:
+                leader = cluster.wait_leader(30)
+                for mode in rest:
+                    pid = cluster.workers[leader].pid
+                    _grpc_once(args, mode, cluster.addresses[leader], pid, work)
     finally:
         kill_all()
         shutil.rmtree(work, ignore_errors=True)
@@ -196,9 +215,9 @@ def main() -> None:
     grpc_cmd.add_argument("--procs", type=int, default=2)
     grpc_cmd.add_argument("--concurrency", type=int, default=16)
     grpc_cmd.add_argument("--seconds", type=float, default=6.0)
-    grpc_cmd.add_argument("--mode", choices=("propose", "read"), default="propose")
+    grpc_cmd.add_argument("--mode", choices=("propose", "read", "raw", "both"), default="both")
     grpc_cmd.add_argument("--no-fsync", action="store_true")
-    grpc_cmd.add_argument("--top", type=int, default=15)
+    grpc_cmd.add_argument("--top", type=int, default=15, help="0: no py-spy")
     checkers = sub.add_parser("checkers")
     checkers.add_argument("--top", type=int, default=20)
     args = parser.parse_args()
