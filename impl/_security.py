@@ -34,6 +34,13 @@ node ids (one shared certificate for a StatefulSet's pods names every pod);
 it then speaks for each of them, so give each node its own where you can.
 Client calls (kv, status, transfer) need no identity: a client certificate
 names no node. Keep the cluster's CA for this cluster (or these clusters) only.
+
+The check is the receiver's: it covers every request a peer sends. It does
+not cover the replies a node reads back on the calls it dialed, because
+grpc's Python API shows a caller no server certificate; a dialer verifies
+the server it reached by the address in its certificate (the TLS hostname
+check). So give each node a certificate that names only its own address: then
+n2's certificate at n3's address fails the handshake.
 """
 
 from __future__ import annotations
