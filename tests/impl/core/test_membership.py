@@ -24,6 +24,7 @@ from impl._core import (
     StoredState,
     UnknownSender,
     VoteRequest,
+    VoteResponse,
     decode_config,
     encode_config,
 )
@@ -231,6 +232,7 @@ def test_change_blocked_before_own_term_commit_and_while_pending() -> None:
     _new_leader(net, "n2")
     core2 = net["n2"]
     assert "n4" in core2.membership.learners  # n1's promotion never reached it
+    assert set(core2.progress) == {"n1", "n3", "n4"}  # a new leader replicates to learners
     # n2's log was all committed when it won, so no entry of its term exists yet; then one is
     # written but not acknowledged: both times a change is refused and changes nothing
     for step in ("elected", "written"):
@@ -484,3 +486,17 @@ def test_installed_snapshot_config_is_used() -> None:
     assert net["n3"].membership.learners == {"n5": ADDR}
     net.restart("n3")  # and from its stored snapshot after a restart
     assert net["n3"].membership == net["n1"].membership
+
+
+def test_learner_vote_is_not_counted() -> None:
+    """Reference: thesis 4.2.1 — learners are not asked for votes and their grants never count."""
+    config = CoreConfig("n1", ("n1", "n2", "n3"), CLUSTER, learners=("n4",), prevote=False)
+    core = RaftCore(config, StoredState.empty())
+    core.election_timeout()
+    asked = sorted(env.to for env in core.ready().messages)
+    assert asked == ["n2", "n3"]
+    core.receive(VoteResponse(CLUSTER, "n4", 1, False, True, 1))
+    assert core.role is Role.CANDIDATE
+    core.receive(VoteResponse(CLUSTER, "n2", 1, False, True, 1))
+    assert role_of(core) is Role.LEADER
+    assert set(core.progress) == {"n2", "n3", "n4"}
