@@ -12,7 +12,9 @@ linearizable reads, requires that the cut-off old leader acknowledges
 nothing, heals the link, hands the leadership back to the old leader with
 ``raftwright transfer`` and reads every write from it, scrapes every node's
 /metrics, and finally requires that every acknowledged write is in every
-node's durable store.
+node's durable store. A second test runs n2's certificate on n3's machine
+and requires that the impostor is refused both ways: its requests because
+the certificate does not name n3, its address because it names n2's.
 
 Reference: Raft paper section 5.2 (a new leader is elected when the old one
 is unreachable), section 5.3 and 5.4 (a committed entry is in the logs of all
@@ -117,8 +119,12 @@ class Rehearsal:
     def client(self) -> Machine:
         return self.net.machines["client"]
 
-    def write_config(self, node_id: str) -> Path:
-        """write_config writes nI.toml as docs/deploy.md shows it (one file per node)."""
+    def write_config(self, node_id: str, cert_of: str | None = None) -> Path:
+        """write_config writes nI.toml as docs/deploy.md shows it (one file per node).
+
+        cert_of gives the node another node's certificate (an impostor).
+        """
+        cert = cert_of or node_id
         address = self.net.machines[node_id].address
         peers = "\n".join(f'{i} = "{a}"' for i, a in self.addresses.items())
         path = self.root / f"{node_id}.toml"
@@ -130,14 +136,14 @@ class Rehearsal:
             f'metrics_listen = "{address}:{METRICS_PORT}"\n'
             'log_format = "json"\n'
             f"\n[peers]\n{peers}\n"
-            f'\n[tls]\ncert = "certs/{node_id}.crt"\nkey = "certs/{node_id}.key"\n'
+            f'\n[tls]\ncert = "certs/{cert}.crt"\nkey = "certs/{cert}.key"\n'
             'ca = "certs/ca.crt"\n'
         )
         return path
 
-    def start(self, node_id: str) -> None:
+    def start(self, node_id: str, cert_of: str | None = None) -> None:
         machine = self.net.machines[node_id]
-        config = self.write_config(node_id)
+        config = self.write_config(node_id, cert_of)
         self.nodes[node_id] = start_node(
             node_id,
             ["--config", str(config)],
@@ -320,6 +326,65 @@ def test_three_namespaces_failover_and_no_lost_write(tmp_path: Path) -> None:
                 assert got == value.encode(), (node_id, key, got)
             # The old leader's unacknowledged write was overwritten (section 5.3).
             assert machine.get("isolated-0") is None, node_id
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{rehearsal.logs()}") from None
+    finally:
+        stop_nodes(list(rehearsal.nodes.values()), timeout_s=5)
+        failures = net.destroy()
+        assert not failures, failures
+
+
+def test_a_node_with_another_nodes_certificate_is_refused_both_ways(tmp_path: Path) -> None:
+    """n3's machine runs a node with n2's certificate: it is refused in both directions.
+
+    Its own requests (it campaigns: nobody answers it) are refused by n1 and
+    n2, because n2's certificate does not name n3 (impl/_security.py); and n1,
+    n2 and the client cannot reach it, because n2's certificate does not name
+    n3's address (the TLS hostname check). n1 and n2 still form a majority
+    and serve writes. Reference: Raft paper section 5.2 (two of three elect
+    a leader), section 5 (servers exchange RPCs among the cluster's members).
+    """
+    net = PrivateNetwork(SUBNET, [*NODE_IDS, "client"], host_numbers=(1, 2, 3, 100))
+    try:
+        net.build()
+    except NetnsUnavailable as exc:
+        net.destroy()
+        pytest.skip(f"network namespaces unavailable: {exc}")
+    try:
+        rehearsal = Rehearsal(net, tmp_path)
+    except OpensslUnavailable as exc:
+        net.destroy()
+        pytest.skip(f"certificates cannot be made: {exc}")
+    except BaseException:
+        net.destroy()
+        raise
+    try:
+        rehearsal.start("n1")
+        rehearsal.start("n2")
+        rehearsal.start("n3", cert_of="n2")
+        refusal = frozenset({("method", "Stream"), ("reason", "identity")})
+
+        def refused_by_both() -> bool | None:
+            for node_id in ("n1", "n2"):
+                key = ("raftwright_peer_refusals_total", refusal | {("node", node_id)})
+                if rehearsal.metrics(node_id).get(key, 0) == 0:
+                    return None
+            return True
+
+        wait_until(refused_by_both, 60, "n1 and n2 refusing the impostor's requests")
+        wrote = rehearsal.driver("put", "--prefix", "k", "--count", "5")
+        assert not wrote["failed"] and len(wrote["acked"]) == 5, wrote
+        wait_until(lambda: rehearsal.leader(among=("n1", "n2")), 30, "a leader of n1 and n2")
+        # The client cannot even reach the impostor: its certificate names 10.213.7.2.
+        roles = {n["address"]: n["role"] for n in rehearsal.status()}
+        assert roles[rehearsal.addresses["n3"]] == "unreachable", roles
+        # The impostor never got an append in: it knows no leader and committed nothing.
+        m3 = rehearsal.metrics("n3")
+        me = frozenset({("node", "n3")})
+        assert m3["raftwright_commit_index", me] == 0
+        assert m3["raftwright_is_leader_known", me] == 0
+        codes = stop_nodes(list(rehearsal.nodes.values()))
+        assert codes == dict.fromkeys(NODE_IDS, 0), (codes, rehearsal.logs())
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{rehearsal.logs()}") from None
     finally:
