@@ -63,6 +63,40 @@ class ReadyContract:
                 f"durable index <= {last} (the log loaded at start)", f"durable index {durable}"
             )
 
+    def check_restart(
+        self, loaded_hs: HardState, loaded_last: int, base: int, relaxations: Counter[str]
+    ) -> None:
+        """check_restart: a restart loads what storage was made to hold (Figure 2).
+
+        The hard state and log last made durable, or those handed to storage just before the
+        crash (a process killed after the write finished but before ``persisted`` was
+        recorded); never a log longer than storage was given, snapshot base or not.
+        """
+        disk = self.disk
+        durable = (disk.hs, disk.handed_hs)
+        if loaded_hs not in durable and _older_commit(loaded_hs, durable):
+            # commitIndex is volatile (Figure 2): the impl may skip writing a hard state
+            # that moved only the commit index, so a restart can load an older one
+            relaxations["restart loads an older commit index (volatile)"] += 1
+        elif loaded_hs not in durable:
+            raise Diverged(
+                f"restart loads the hard state last made durable {list(disk.hs)}"
+                + (f" (or {list(disk.handed_hs)})" if disk.handed_hs != disk.hs else ""),
+                f"loaded {list(loaded_hs)}",
+            )
+        if loaded_last not in (disk.last, disk.handed_last) and base == 0:
+            raise Diverged(
+                f"restart loads the log durable up to {disk.last}",
+                f"loaded a log up to {loaded_last}",
+            )
+        if loaded_last > max(disk.last, disk.handed_last):
+            # from a snapshot base too: storage cannot hold entries it was never given
+            raise Diverged(
+                f"restart loads a log up to at most {max(disk.last, disk.handed_last)}"
+                " (what storage was given)",
+                f"loaded a log up to {loaded_last}",
+            )
+
     def check(self, e: Json, relaxations: Counter[str]) -> None:
         """check takes one event: the Ready discipline, persist before the messages leave."""
         kind = e["i"]
@@ -144,3 +178,9 @@ def _durable_for(m: Json, hs: HardState, last: int) -> None:
             f"term {need[0]} and vote {need[1]} durable before {plain(m)} leaves",
             f"storage holds term {hs[0]}, vote {hs[1]}",
         )
+
+
+def _older_commit(loaded: HardState, durable: tuple[HardState, ...]) -> bool:
+    """_older_commit: the loaded hard state is a durable one but for an older commit index."""
+    term, vote, commit = loaded
+    return any(term == t and vote == v and commit <= c for t, v, c in durable)

@@ -24,11 +24,11 @@ import re
 import zlib
 from binascii import a2b_base64
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from spec import Config
+from spec import Config, EntryKind, NodeState, latest_config
 
 __all__ = [
     "ConfigError",
@@ -37,6 +37,7 @@ __all__ = [
     "decode_config",
     "encode_config",
     "scan_universe",
+    "with_config_payload",
 ]
 
 _IDS = re.compile(rb'"(?:from|to|node)":"((?:[^"\\]|\\.)*)"')
@@ -151,3 +152,29 @@ def scan_universe(files: Iterable[Path]) -> dict[Path, Universe]:
     return {
         parent: Universe(tuple(sorted(found)), addresses[parent]) for parent, found in names.items()
     }
+
+
+def with_config_payload(
+    state: NodeState,
+    member: Mapping[str, Any],
+    names: tuple[str, ...],
+    addresses: Mapping[str, str],
+) -> NodeState:
+    """with_config_payload writes the impl's JSON into the spec leader's new CONFIG entry.
+
+    The impl's entry is the new configuration with the addresses of the configuration before
+    it (its previous CONFIG entry, or the run's address book for the initial one) and the
+    new member's address from the ``member`` input.
+    """
+    log = state.log
+    entry = log[-1] if log else None
+    if entry is None or entry.kind is not EntryKind.CONFIG or entry.config is None:
+        raise ConfigError("the change appended no configuration entry")
+    index, _ = latest_config(log, len(log) - 1)
+    book = dict(addresses)
+    if index > 0:
+        book.update(config_addresses(log[index - 1].payload))
+    if member["op"] == "add":
+        book[member["node"]] = member.get("addr", "")
+    payload = encode_config(entry.config, names, book)
+    return replace(state, log=(*log[:-1], replace(entry, payload=payload)))

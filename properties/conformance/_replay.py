@@ -1,32 +1,16 @@
 """Per-node replay: feed one node's recorded inputs to `spec.step` and demand what it recorded.
 
-Each event's input becomes zero or more spec inputs (the mapping below and in
-docs/trace-format.md); after them the spec node's state must equal the recorded one (term,
-vote, role, leader, commit, last log index and term, log and commit digests) and the spec's
-outputs must equal the recorded outputs.
-
-The mapping, in brief:
-
-* ``timeout`` -> ElectionTimeout; ``checkquorum`` -> CheckQuorum; ``recv`` -> Receive;
-  ``propose`` -> one ClientRequest per command; ``read`` -> ReadRequest.
-* Every AppendRequest the implementation sent (from any input: a heartbeat, a proposal, an
-  append reply, an election won, a read round) -> SendAppend(peer, prev_index, count), so
-  batching, pipelining and heartbeats are explicit spec steps; the spec's message must equal
-  the recorded one. ``heartbeat`` has no spec input of its own.
-* ``persisted``/``advance``/``ready``/``applied``/``snapshot`` (local compaction) and
-  ``transfer`` have no spec input; their effect on recorded state is still checked.
-* Leader durability: the spec leader's appends are durable within the step; the impl leader
-  counts itself only up to its durable index (``persisted``). So on a leader the commit
-  index is recomputed with the spec's rule (quorum of match indexes, entry of the current
-  term, never backwards) but with the leader's own match = its recorded durable index, and
-  reads are released with the spec's rule against that commit index.
-* Relaxations (each counted in the result): an impl append rejection's hint is checked for
-  being a real (index, term) of the spec follower's log, not for equality with the spec's
-  hint; an impl (pre)candidate whose rejections rule out a quorum becomes follower at once
-  (the spec stays in its role, inert, until the next timeout); the impl leader's first
-  check-quorum after its election counts every follower as active (a grace period the
-  spec lacks); a node that installs a snapshot, starts from one the checker never saw, or
-  obeys TimeoutNow is checked globally only from there on.
+Each event's input becomes zero or more spec inputs; after them the spec node's state must
+equal the recorded one (term, vote, role, leader, commit, last log index and term, log and
+commit digests) and the spec's outputs the recorded outputs. In brief: ``timeout``,
+``checkquorum``, ``recv``, ``propose`` (one ClientRequest per command), ``read``,
+``transfer`` and ``member`` are their spec inputs; a received ``tnow`` is the spec's
+TimeoutNow append; every append the impl sent is a SendAppend(peer, prev_index, count), so
+batching, pipelining and heartbeats are explicit spec steps. The rest (``ready``,
+``persisted``, ``advance``, ``applied``, ``snapshot``, ``heartbeat``) has no spec input but
+its effect on the recorded state is checked. The leader's commit follows its durable index
+(``_leader``); every relaxation is counted in the result. The whole mapping and every
+relaxation are in docs/trace-format.md.
 """
 
 from __future__ import annotations
@@ -45,16 +29,22 @@ from properties.conformance._divergence import (
     plain,
     render_state,
 )
+from properties.conformance._leader import (
+    check_timeout_now,
+    describe,
+    is_append,
+    leader_commit,
+    lost_election,
+)
 from properties.conformance._mapping import (
     IdMap,
     LogDigest,
     MappingError,
     b64decode,
-    entry_kind,
     spec_entries,
     spec_message,
 )
-from properties.conformance._members import config_addresses, encode_config
+from properties.conformance._members import ConfigError, with_config_payload
 from spec import (
     AddLearner,
     AppendRequest,
@@ -64,11 +54,9 @@ from spec import (
     Config,
     Durable,
     ElectionTimeout,
-    EntryKind,
     Input,
     Message,
     NodeState,
-    PendingRead,
     PromoteLearner,
     ReadAnswer,
     ReadRequest,
@@ -78,13 +66,9 @@ from spec import (
     Role,
     SendAppend,
     TransferLeadership,
-    confirmed_ctx,
     initial_node,
-    latest_config,
-    quorum_size,
     step,
     term_at,
-    voters_in_use,
 )
 
 __all__ = ["Divergence", "NodeReplay"]
@@ -268,34 +252,11 @@ class NodeReplay:
     def _start(self, e: Json) -> None:
         term, vote, commit = e["hs"]
         base_index, base_term = e["base"]
-        disk = self.contract.disk
         if self.segment > 0:
-            loaded_hs = (term, vote, commit)
-            if loaded_hs not in (disk.hs, disk.handed_hs) and _older_commit(
-                loaded_hs, (disk.hs, disk.handed_hs)
-            ):
-                # commitIndex is volatile (Figure 2): the impl may skip writing a hard state
-                # that moved only the commit index, so a restart can load an older one
-                self.stats.relaxations["restart loads an older commit index (volatile)"] += 1
-            elif loaded_hs not in (disk.hs, disk.handed_hs):
-                raise Diverged(
-                    f"restart loads the hard state last made durable {list(disk.hs)}"
-                    + (f" (or {list(disk.handed_hs)})" if disk.handed_hs != disk.hs else ""),
-                    f"loaded {list(loaded_hs)}",
-                )
             loaded_last = base_index + len(e["ents"])
-            if loaded_last not in (disk.last, disk.handed_last) and base_index == 0:
-                raise Diverged(
-                    f"restart loads the log durable up to {disk.last}",
-                    f"loaded a log up to {loaded_last}",
-                )
-            if loaded_last > max(disk.last, disk.handed_last):
-                # from a snapshot base too: storage cannot hold entries it was never given
-                raise Diverged(
-                    f"restart loads a log up to at most {max(disk.last, disk.handed_last)}"
-                    " (what storage was given)",
-                    f"loaded a log up to {loaded_last}",
-                )
+            self.contract.check_restart(
+                (term, vote, commit), loaded_last, base_index, self.stats.relaxations
+            )
         self.segment += 1
         entries = spec_entries(e["ents"], base_index + 1, self.ids)
         loaded = base_index + len(entries)
@@ -397,21 +358,6 @@ class NodeReplay:
             case _:
                 raise MappingError(f"unknown membership op {op!r}")
         self._spec_step(e, [change], refusable=True, member=e)
-
-    def _with_config_payload(self, state: NodeState, e: Json) -> NodeState:
-        """_with_config_payload writes the impl's JSON into the spec leader's new CONFIG entry."""
-        log = state.log
-        entry = log[-1] if log else None
-        if entry is None or entry.kind is not EntryKind.CONFIG or entry.config is None:
-            raise Diverged("a configuration entry appended", "no configuration entry")
-        index, _ = latest_config(log, len(log) - 1)
-        addresses = dict(self.addresses)
-        if index > 0:
-            addresses.update(config_addresses(log[index - 1].payload))
-        if e["op"] == "add":
-            addresses[e["node"]] = e.get("addr", "")
-        payload = encode_config(entry.config, self.ids.names, addresses)
-        return replace(state, log=(*log[:-1], replace(entry, payload=payload)))
 
     def _transfer(self, e: Json) -> None:
         """_transfer: ``transfer`` -> TransferLeadership(target) (thesis 3.10).
@@ -516,7 +462,10 @@ class NodeReplay:
         if hold_transfer and state.role is Role.LEADER:
             state = replace(state, transfer_target=target)
         if member is not None and not refused:
-            state = self._with_config_payload(state, member)
+            try:
+                state = with_config_payload(state, member, self.ids.names, self.addresses)
+            except ConfigError as exc:
+                raise Diverged("a configuration entry appended by the change", str(exc)) from None
         self._finish(e, pre, state, tuple(messages), tuple(reads))
 
     # -- after the spec steps: leader commit, appends, outputs, state --------------------
@@ -532,9 +481,11 @@ class NodeReplay:
         if post.role is Role.LEADER and pre.role is not Role.LEADER:
             self.leader_checks = 0
         if post.role is Role.LEADER:
-            post, spec_reads = self._leader_commit(pre, post, s[9], spec_reads, e)
+            post, spec_reads = leader_commit(
+                pre, post, s[9], spec_reads, kind=e["i"], relaxations=self.stats.relaxations
+            )
         # (pre)candidate that gave up a lost election
-        if s[2] == "F" and post.role in (Role.PRECANDIDATE, Role.CANDIDATE) and _lost(post):
+        if s[2] == "F" and post.role in (Role.PRECANDIDATE, Role.CANDIDATE) and lost_election(post):
             self.stats.relaxations["lost (pre)election: impl becomes follower at once"] += 1
             post = replace(
                 post,
@@ -561,58 +512,6 @@ class NodeReplay:
             raise Diverged(f"reads released {spec_answered}", f"released {impl_reads}")
         self._compare_state(e, post)
         self.state = post
-
-    def _leader_commit(
-        self,
-        pre: NodeState,
-        post: NodeState,
-        durable: int,
-        spec_reads: tuple[ReadAnswer, ...],
-        e: Json,
-    ) -> tuple[NodeState, tuple[ReadAnswer, ...]]:
-        """_leader_commit: the spec's commit rule with the leader's match = durable index."""
-        # spec.quorum_match's voters: those of the configuration in use (thesis 4.1), so a
-        # learner never counts, nor a leader that removed itself
-        voters = voters_in_use(post)
-        size = quorum_size(len(voters))
-        match_index = post.match_index
-        me = post.id
-        matches = sorted(durable if p == me else match_index[p] for p in voters)
-        candidate = matches[len(matches) - size]
-        floor = pre.commit if pre.commit <= post.commit else post.commit
-        commit = floor
-        if candidate > floor and term_at(post.log, candidate) == post.term:
-            commit = candidate
-        if commit == post.commit and e["i"] not in ("persisted", "advance"):
-            return post, spec_reads
-        # the spec's own rule (spec.quorum_match): the leader's whole log counts
-        last = len(post.log)
-        whole = sorted(last if p == me else match_index[p] for p in voters)[len(voters) - size]
-        most = whole if whole > post.commit and term_at(post.log, whole) == post.term else floor
-        most = max(most, post.commit)
-        if commit > most:
-            raise Diverged(
-                f"leader commit at most {most} (spec, counting the whole leader log)",
-                f"commit {commit} from durable index {durable}",
-            )
-        if commit < most:
-            self.stats.relaxations["leader commit waits for its own durability"] += 1
-        # put back reads the spec released against its (earlier) commit, release by the rule
-        pending = list(post.pending_reads)
-        known = {r.read_id: r for r in pre.pending_reads}
-        for answer in spec_reads:
-            read = known.get(answer.read_id)
-            if read is None:
-                read = PendingRead(answer.read_id, pre.commit, post.read_seq)
-            pending.append(read)
-        post = replace(post, commit=commit, pending_reads=tuple(sorted(pending, key=_ctx)))
-        if not post.pending_reads or post.commit < post.sentinel:
-            return post, ()
-        confirmed = confirmed_ctx(post)
-        ready = tuple(r for r in post.pending_reads if r.ctx <= confirmed)
-        waiting = tuple(r for r in post.pending_reads if r.ctx > confirmed)
-        answers = tuple(ReadAnswer(r.read_id, max(r.read_index, post.sentinel)) for r in ready)
-        return replace(post, pending_reads=waiting), answers
 
     def _compare_messages(
         self, e: Json, state: NodeState, spec_msgs: tuple[Message, ...]
@@ -645,69 +544,41 @@ class NodeReplay:
             )
         spec_appends = [m for m in spec_msgs if isinstance(m, AppendRequest)]
         if spec_appends or impl_tnow:
-            self._compare_timeout_now(state, spec_appends, impl_tnow)
+            self.tnow_sent = check_timeout_now(
+                state,
+                spec_appends,
+                impl_tnow,
+                self.ids,
+                sent_before=self.tnow_sent,
+                relaxations=self.stats.relaxations,
+            )
             spec_msgs = tuple(m for m in spec_msgs if not isinstance(m, AppendRequest))
         spec_replies = [m for m in spec_msgs if isinstance(m, AppendResponse)]
         spec_other = Counter[Message](m for m in spec_msgs if not isinstance(m, AppendResponse))
         transfer = self.tnow_from is not None
         got = Counter(spec_message(r, self.ids, transfer=transfer) for r in impl_other)
         if got != spec_other:
-            raise Diverged(_describe(spec_other), _describe(got))
+            raise Diverged(describe(spec_other), describe(got))
         if len(spec_replies) != len(impl_replies):
             raise Diverged(
-                _describe(Counter[Message](spec_replies)),
+                describe(Counter[Message](spec_replies)),
                 "; ".join(plain(r) for r in impl_replies) or "no append reply",
             )
         for expected, record in zip(spec_replies, impl_replies, strict=True):
             self._compare_reply(e, state, expected, record)
         return state
 
-    def _compare_timeout_now(
-        self, state: NodeState, spec_appends: list[AppendRequest], impl_tnow: list[Json]
-    ) -> None:
-        """_compare_timeout_now: the impl sent TimeoutNow exactly where the spec does.
-
-        The spec's non-TimeoutNow appends here are TransferLeadership's catch-up, which the
-        impl sends (or, paused by flow control, does not) as ordinary appends, each checked
-        as its own SendAppend; they are not compared. The impl sends TimeoutNow once per
-        transfer; a repeat by the spec (another reply from the caught-up target) is accepted
-        once the impl has sent it.
-        """
-        spec_tnow = Counter(m.dst for m in spec_appends if m.timeout_now and m.term == state.term)
-        for record in impl_tnow:
-            dst = self.ids.to_spec(record["to"])
-            if (
-                spec_tnow[dst] == 0
-                or record["term"] != state.term
-                or self.ids.to_spec(record["from"]) != self.me
-            ):
-                raise Diverged(
-                    "no TimeoutNow (the spec sends it to a caught-up transfer target)",
-                    f"sent {plain(record)}",
-                )
-            spec_tnow[dst] -= 1
-            self.tnow_sent = True
-        for dst, count in spec_tnow.items():
-            if count <= 0:
-                continue
-            if not self.tnow_sent:
-                raise Diverged(
-                    f"TimeoutNow to {self.ids.to_impl(dst)} (its log matches the leader's)",
-                    "no TimeoutNow",
-                )
-            self.stats.relaxations["TimeoutNow repeated by the spec, sent once by the impl"] += 1
-
     def _send_append(self, state: NodeState, record: Json) -> NodeState:
         ids = self.ids
         event = SendAppend(ids.to_spec(record["to"]), record["pi"], len(record["ents"]))
         result = step(state, event)
         self.stats.spec_steps += 1
-        if result.rejected is None and _is_append(result.messages, record, self.me, ids):
+        if result.rejected is None and is_append(result.messages, record, self.me, ids):
             return result.state
         spec_message(record, ids)  # a malformed record is reported as such (MappingError)
         if result.rejected is not None:
             raise Diverged(f"no such append ({result.rejected})", f"sent {plain(record)}")
-        raise Diverged(_describe(Counter(result.messages)), f"sent {plain(record)}")
+        raise Diverged(describe(Counter(result.messages)), f"sent {plain(record)}")
 
     def _compare_reply(
         self, e: Json, state: NodeState, expected: AppendResponse, record: Json
@@ -766,59 +637,3 @@ class NodeReplay:
                 if want != have
             ]
             raise Diverged("state " + ", ".join(diff), "state " + ", ".join(got))
-
-
-def _lost(state: NodeState) -> bool:
-    """_lost: the (pre)candidate's rejections rule out a quorum of the voters it uses."""
-    voters = voters_in_use(state)
-    rejected = len(state.rejections & frozenset(voters))
-    return len(voters) - rejected < quorum_size(len(voters))
-
-
-def _older_commit(loaded: tuple[int, Any, int], durable: tuple[tuple[int, Any, int], ...]) -> bool:
-    """_older_commit: the loaded hard state is a durable one but for an older commit index."""
-    term, vote, commit = loaded
-    return any(term == t and vote == v and commit <= c for t, v, c in durable)
-
-
-def _is_append(messages: tuple[Message, ...], record: Json, me: int, ids: IdMap) -> bool:
-    """_is_append: the spec sent exactly one AppendRequest, equal to the recorded one.
-
-    Field by field, as ``spec_message(record) == message`` would compare, without decoding
-    the record into a spec message first (entries are compared against the spec's own).
-    """
-    if len(messages) != 1:
-        return False
-    m = messages[0]
-    if not (
-        isinstance(m, AppendRequest)
-        and m.src == me
-        and m.dst == ids.to_spec(record["to"])
-        and m.term == record["term"]
-        and m.prev_index == record["pi"]
-        and m.prev_term == record["pt"]
-        and not m.timeout_now
-        and m.leader_commit == record["lc"]
-        and m.read_ctx == record["ctx"]
-        and ids.to_spec(record["from"]) == me
-        and len(m.entries) == len(record["ents"])
-    ):
-        return False
-    index = m.prev_index
-    for entry, (at, term, kind, data) in zip(m.entries, record["ents"], strict=True):
-        index += 1
-        if at != index or entry.term != term or entry.kind is not entry_kind(kind):
-            return False
-        if entry.payload != b64decode(data):
-            return False
-    return True
-
-
-def _ctx(read: PendingRead) -> int:
-    return read.ctx
-
-
-def _describe(messages: Counter[Message]) -> str:
-    if not messages:
-        return "no message"
-    return "; ".join(describe_message(m) for m in sorted(messages.elements(), key=repr))
