@@ -30,6 +30,7 @@ MetricsServer.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import math
@@ -143,12 +144,8 @@ class Histogram:
             series = ([0] * (len(self.buckets) + 1), [0.0, 0.0])
             self._series[label_value] = series
         counts, totals = series
-        for i, bound in enumerate(self.buckets):
-            if seconds <= bound:
-                counts[i] += 1
-                break
-        else:
-            counts[-1] += 1
+        # The first bucket whose bound is >= seconds (the last one is +Inf).
+        counts[bisect.bisect_left(self.buckets, seconds)] += 1
         totals[0] += seconds
         totals[1] += 1
 
@@ -348,8 +345,12 @@ class NodeMetrics:
     def batch_received(self, peer: str, msgs: Sequence[Message]) -> None:
         """batch_received counts a batch handed to the core, by message kind."""
         self.stream_batch_messages.observe(len(msgs), peer)
-        for msg in msgs:
-            self.stream_messages.inc(peer, message_kind(msg))
+        kinds: dict[str, int] = {}
+        for msg in msgs:  # one counter update per kind, not per message (the hot path)
+            kind = message_kind(msg)
+            kinds[kind] = kinds.get(kind, 0) + 1
+        for kind, n in kinds.items():
+            self.stream_messages.inc(peer, kind, by=n)
 
     def batch_handled(self, peer: str, seconds: float) -> None:
         """batch_handled records one batch's handling time (its replies are written)."""
