@@ -188,7 +188,10 @@ class MembershipDriver:
         A refusal for another reason (a transfer in progress, no entry of this
         term committed yet) is retried after the next Ready.
         """
-        if core.role is not Role.LEADER or not self.current(core).committed:
+        if core.role is not Role.LEADER:
+            return
+        m = self.current(core)
+        if not m.learners or not m.committed:
             return
         for learner in core.caught_up_learners():
             try:

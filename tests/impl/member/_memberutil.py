@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from impl import KVStateMachine, Node, NodeConfig
+from impl import ClientError, KVClient, KVStateMachine, Node, NodeConfig, RaftClient
 from tests._ports import free_ports, wait_for
 
-__all__ = ["CLUSTER_ID", "MemberCluster", "wait_for"]
+__all__ = ["CLUSTER_ID", "MemberCluster", "change_members", "wait_for"]
 
 CLUSTER_ID = "member-test"
 
@@ -98,3 +99,24 @@ class MemberCluster:
             timeout_s,
             f"{node_id} never applied index {index}",
         )
+
+
+async def change_members(
+    addresses: list[str], call: Callable[[RaftClient], Awaitable[int]], attempts: int = 4
+) -> int:
+    """change_members runs one membership change through RaftClient, after a write.
+
+    The core refuses a change until an entry of the leader's term has committed
+    (the 2015 fix), and a leader elected on an idle log appends none of its own, so a
+    write goes first; if the leader changed in between (a loaded machine), again.
+    """
+    for attempt in range(attempts):
+        async with KVClient(addresses, deadline_s=15) as kv:
+            await kv.put("settle", str(attempt).encode())
+        async with RaftClient(addresses, deadline_s=5) as client:
+            try:
+                return await call(client)
+            except ClientError as exc:
+                if "no entry of term" not in str(exc) or attempt == attempts - 1:
+                    raise
+    raise AssertionError("unreachable")

@@ -17,7 +17,7 @@ import pytest
 from impl import KVClient, RaftClient
 from impl._core import Role
 
-from ._memberutil import MemberCluster, wait_for
+from ._memberutil import MemberCluster, change_members, wait_for
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 
@@ -65,9 +65,11 @@ def test_joiner_becomes_voter_and_holds_every_acknowledged_write(tmp_path: Path)
         await _put_all(list(c.initial.values()), before)
         n4 = await c.start("n4", join=True)
         assert n4.members().voters == {}, "a joining node knows no config"
+        index = await change_members(
+            list(c.initial.values()), lambda cl: cl.add_member("n4", c.address("n4"))
+        )
+        assert index > 0
         async with RaftClient(list(c.initial.values()), deadline_s=15) as client:
-            index = await client.add_member("n4", c.address("n4"))
-            assert index > 0
             leader = c.nodes[c.leader() or "n1"]
             await wait_for(lambda: True if "n4" in leader.dialed_peers else None, 5, "dialed")
             await c.wait_voters(leader.config.node_id, {"n1", "n2", "n3", "n4"})
@@ -98,8 +100,7 @@ def test_remove_follower_then_cluster_commits_without_it(tmp_path: Path) -> None
         leader_id = await _settle(c)
         follower = next(i for i in ("n1", "n2", "n3") if i != leader_id)
         rest = {"n1", "n2", "n3"} - {follower}
-        async with RaftClient(list(c.initial.values()), deadline_s=15) as client:
-            await client.remove_member(follower)
+        await change_members(list(c.initial.values()), lambda cl: cl.remove_member(follower))
         await c.wait_voters(leader_id, rest)
         # The removed follower's link is dropped after the removal committed ...
         leader = c.nodes[leader_id]
@@ -124,7 +125,7 @@ def test_removed_leader_steps_down_and_the_rest_elect(tmp_path: Path) -> None:
     async def body(c: MemberCluster) -> None:
         old = await _settle(c)
         rest = sorted({"n1", "n2", "n3"} - {old})
-        index = c.nodes[old].remove_member(old)
+        index = await change_members(list(c.initial.values()), lambda cl: cl.remove_member(old))
         assert index > 0
         new = await c.wait_leader(rest)
         assert new != old
@@ -150,13 +151,11 @@ def test_restart_uses_the_config_in_its_log_not_the_flags(tmp_path: Path) -> Non
     async def body(c: MemberCluster) -> None:
         await _settle(c)
         await c.start("n4", join=True)
-        async with RaftClient(list(c.all.values()), deadline_s=15) as client:
-            await client.add_member("n4", c.address("n4"))
-            lead = c.leader() or "n1"
-            await c.wait_voters(lead, {"n1", "n2", "n3", "n4"})
-            await client.remove_member("n3")
-            lead = c.leader() or "n1"
-            await c.wait_voters(lead, {"n1", "n2", "n4"})
+        everyone = list(c.all.values())
+        await change_members(everyone, lambda cl: cl.add_member("n4", c.address("n4")))
+        await c.wait_voters("n1", {"n1", "n2", "n3", "n4"})
+        await change_members(everyone, lambda cl: cl.remove_member("n3"))
+        await c.wait_voters("n1", {"n1", "n2", "n4"})
         await c.stop("n3")
         for node_id in ("n2", "n4"):
             await c.wait_voters(node_id, {"n1", "n2", "n4"})
@@ -181,9 +180,8 @@ def test_config_survives_compaction_in_the_snapshot(tmp_path: Path) -> None:
     async def body(c: MemberCluster) -> None:
         await _settle(c)
         await c.start("n4", join=True)
-        async with RaftClient(list(c.all.values()), deadline_s=15) as client:
-            await client.add_member("n4", c.address("n4"))
-            await c.wait_voters(c.leader() or "n1", {"n1", "n2", "n3", "n4"})
+        await change_members(list(c.all.values()), lambda cl: cl.add_member("n4", c.address("n4")))
+        await c.wait_voters("n1", {"n1", "n2", "n3", "n4"})
         await _put_all(list(c.all.values()), {f"k{i}": b"v" for i in range(12)})
         lead = c.leader() or "n1"
         follower = next(i for i in ("n1", "n2", "n3") if i != lead)
@@ -210,9 +208,8 @@ def test_far_behind_follower_learns_the_config_from_install_snapshot(tmp_path: P
         await c.stop(lagger)
         await c.start("n4", join=True)
         alive = [c.address(i) for i in ("n1", "n2", "n3", "n4") if i != lagger]
-        async with RaftClient(alive, deadline_s=15) as client:
-            await client.add_member("n4", c.address("n4"))
-            await c.wait_voters(c.leader() or lead, {"n1", "n2", "n3", "n4"})
+        await change_members(alive, lambda cl: cl.add_member("n4", c.address("n4")))
+        await c.wait_voters(lead, {"n1", "n2", "n3", "n4"})
         await _put_all(alive, {f"k{i}": b"v" for i in range(12)})
         leader = c.nodes[c.leader() or lead]
         assert leader.status().snapshot_index > 0
@@ -222,5 +219,10 @@ def test_far_behind_follower_learns_the_config_from_install_snapshot(tmp_path: P
         await c.wait_applied(lagger, leader.status().commit_index)
         assert node.status().snapshot_index > 0, "it caught up through a snapshot"
         assert c.machines[lagger].get("k11") == b"v"
+        # The installed snapshot's config is durable: a restart still uses it.
+        await c.stop(lagger)
+        node = await c.start(lagger)
+        assert set(node.members().voters) == {"n1", "n2", "n3", "n4"}
+        assert node.members().voters["n4"] == c.address("n4")
 
     run(tmp_path, body, snapshot_every=5)
