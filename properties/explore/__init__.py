@@ -12,7 +12,16 @@ and memoised invariant verdicts (`_checks`). Both visit the same states and edge
 the same counterexamples; `ExploreConfig(fast=False)` forces the plain one.
 """
 
-from properties.explore._actions import Menu, enumerate_actions, next_budget, splits, within_bounds
+from properties.explore._actions import (
+    ZERO_BUDGET,
+    Budget,
+    Menu,
+    charge_slot,
+    enumerate_actions,
+    next_budget,
+    splits,
+    within_bounds,
+)
 from properties.explore._canon import Fingerprinter, fingerprint, relabel
 from properties.explore._cli import build_parser, main
 from properties.explore._config import CONFIGS, ExploreConfig, ExploreResult, config_by_name
@@ -21,12 +30,15 @@ from properties.explore._search import StepFn
 
 __all__ = [
     "CONFIGS",
+    "ZERO_BUDGET",
+    "Budget",
     "ExploreConfig",
     "ExploreResult",
     "Fingerprinter",
     "Menu",
     "StepFn",
     "build_parser",
+    "charge_slot",
     "config_by_name",
     "enumerate_actions",
     "explore",

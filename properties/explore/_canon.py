@@ -14,9 +14,11 @@ ties try every order of the tied nodes (at most n!).
 A relabelling touches every place an id lives: node order, voted_for, leader, the vote sets,
 the per-peer tuples (indexed by id), the transfer target, configurations (a node's initial
 one and those in CONFIG log entries, on nodes, disks and in appends), message endpoints,
-crashed, partition groups and the ghost read records. (The explorer starts from the
-all-voters cluster, which every relabelling fixes; an asymmetric initial configuration would
-need the reduction restricted to the relabellings that fix it.)
+crashed, partition groups and the ghost read records. An initial configuration smaller than
+the universe (`ExploreConfig.voters`) needs no special case: every node holds it as
+`initial_config`, which is hashed relabelled, so two reachable states share a fingerprint
+only through a relabelling that maps that configuration to itself, and those relabellings
+are symmetries of the model.
 
 Speed comes from sharing: a step changes one node and adds a few messages, and the rest are
 the very same objects as in the parent, so the hash of each node and message under each

@@ -25,6 +25,10 @@ _INT_BOUNDS = (
     ("max_reads", "linearizable reads per run"),
     ("max_crashes", "crashes per run"),
     ("max_duplicates", "message duplications per run"),
+    ("max_changes", "membership changes (add learner, promote, remove) per run"),
+    ("max_transfers", "leadership transfer requests per run"),
+    ("max_elections", "election timeouts per run (default: unbounded)"),
+    ("max_drops", "message drops per run (default: unbounded)"),
     ("max_depth", "stop after this many BFS levels (0: no depth limit)"),
     ("max_states", "stop after this many distinct states"),
     ("workers", "processes exploring each level (fork)"),
@@ -49,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exhaustive bounded BFS over the spec cluster model, checking every "
         "invariant on every state and transition.",
     )
-    parser.add_argument("--config", choices=sorted(CONFIGS), default="ci", help="preset")
+    parser.add_argument(
+        "--config", "--preset", choices=sorted(CONFIGS), default="ci", help="preset", dest="config"
+    )
     for name, help_text in _INT_BOUNDS:
         parser.add_argument("--" + name.replace("_", "-"), type=int, dest=name, help=help_text)
     parser.add_argument("--max-seconds", type=float, dest="max_seconds", help="time limit")

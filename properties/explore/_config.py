@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+import spec
+from spec import ClusterState
+
 __all__ = ["CONFIGS", "ExploreConfig", "ExploreResult", "config_by_name"]
 
 
@@ -27,6 +30,14 @@ class ExploreConfig:
 
     `append_ranges` explores every (prev_index, count) a leader may choose for SendAppend, not
     only the default "everything from next_index".
+
+    `voters` and `learners` give the initial configuration when it is smaller than the
+    universe of `nodes` ids (`spec.initial_cluster`; default: every node votes), so membership
+    changes can bring the others in. `max_changes` bounds the membership changes
+    (AddLearner, PromoteLearner, RemoveServer) and `max_transfers` the TransferLeadership
+    requests per run; both default to 0 (not offered). `max_elections` and `max_drops`, when
+    set, bound the election timeouts and message drops per run: a targeted model's state
+    constraint (None: unbounded and not counted).
 
     `fast` runs the interned, memoised engine (`_engine`) when it applies; it explores the
     same states, edges and counterexamples as the plain search, which `fast=False` forces.
@@ -56,19 +67,44 @@ class ExploreConfig:
     progress_interval: float = 2.0
     fast: bool = True
     cross_check: int = 1000
+    voters: tuple[int, ...] | None = None
+    learners: tuple[int, ...] = ()
+    max_changes: int = 0
+    max_transfers: int = 0
+    max_elections: int | None = None
+    max_drops: int | None = None
 
     def __post_init__(self) -> None:
         if self.nodes < 1:
             raise ValueError("a cluster needs at least one node")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
-        for name in ("max_term", "max_log", "max_messages", "max_requests", "max_reads"):
+        for name in (
+            "max_term",
+            "max_log",
+            "max_messages",
+            "max_requests",
+            "max_reads",
+            "max_changes",
+            "max_transfers",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.cross_check < 0:
             raise ValueError("cross_check must not be negative")
         if self.max_crashes < 0 or self.max_duplicates < 0:
             raise ValueError("budgets must not be negative")
+        for name in ("max_elections", "max_drops"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative")
+        members = set(self.voters or ()) | set(self.learners)
+        if not members <= set(range(self.nodes)):
+            raise ValueError(f"the initial configuration names nodes outside 0..{self.nodes - 1}")
+
+    def initial(self) -> ClusterState:
+        """initial is the state every run starts from (`spec.initial_cluster`)."""
+        return spec.initial_cluster(self.nodes, self.voters, self.learners)
 
     def with_overrides(self, **changes: object) -> ExploreConfig:
         """with_overrides is `replace` that ignores None values (unset command-line flags)."""
@@ -80,12 +116,24 @@ class ExploreConfig:
 
     def describe(self) -> str:
         """describe is a one-line summary of the bounds, for progress output and reports."""
+        extra = ""
+        if self.voters is not None or self.learners:
+            voters = list(self.voters or range(self.nodes))
+            extra += f" voters={voters} learners={list(self.learners)}"
+        if self.max_changes or self.max_transfers:
+            extra += f" changes={self.max_changes} transfers={self.max_transfers}"
+        if self.max_elections is not None:
+            extra += f" elections={self.max_elections}"
+        if self.max_drops is not None:
+            extra += f" drops={self.max_drops}"
+        if self.max_depth is not None:
+            extra += f" max_depth={self.max_depth}"
         return (
             f"nodes={self.nodes} max_term={self.max_term} max_log={self.max_log} "
             f"max_messages={self.max_messages} requests={self.max_requests} "
             f"reads={self.max_reads} crashes={self.max_crashes} "
             f"duplicates={self.max_duplicates} partitions={self.partitions} "
-            f"symmetry={self.symmetry} workers={self.workers}"
+            f"symmetry={self.symmetry} workers={self.workers}{extra}"
         )
 
 
@@ -160,7 +208,82 @@ WIDE = ExploreConfig(
     workers=2,
 )
 
-CONFIGS: dict[str, ExploreConfig] = {"ci": CI, "deep": DEEP, "wide": WIDE}
+# `membership`: three voters and one outsider (thesis 4.1, 4.2.1). A leader must commit an
+# entry of its term before it may change the configuration, so a request comes first; then
+# it can add node 3 as a learner, catch it up, promote it, or remove a server (two changes per
+# run). Every run of up to 14 actions is checked; a learner's configuration commits at depth
+# 14, a promotion needs about 20 (reached by `membership-small`).
+MEMBERSHIP = ExploreConfig(
+    nodes=4,
+    voters=(0, 1, 2),
+    max_term=2,
+    max_log=3,
+    max_messages=3,
+    max_requests=1,
+    max_crashes=0,
+    max_changes=2,
+    heartbeats=False,
+    max_depth=14,
+)
+
+# `membership-small`: two voters and one outsider, every run of up to 20 actions: the learner
+# joins, catches up and is promoted (depth 17), or a voter is removed, with elections and
+# check-quorum in between.
+MEMBERSHIP_SMALL = ExploreConfig(
+    nodes=3,
+    voters=(0, 1),
+    max_term=2,
+    max_log=4,
+    max_messages=3,
+    max_requests=1,
+    max_crashes=0,
+    max_changes=3,
+    heartbeats=False,
+    max_depth=20,
+)
+
+# `transfer`: three voters, one leadership transfer per run (thesis 3.10): the catch-up
+# appends, TimeoutNow, the target's election without prevote, and the transfer ending on
+# the leader's next timeout. A transfer completes at depth 14.
+TRANSFER = ExploreConfig(
+    nodes=3,
+    max_term=2,
+    max_log=2,
+    max_messages=3,
+    max_requests=1,
+    max_crashes=0,
+    max_transfers=1,
+    max_depth=15,
+)
+
+# `config-race`: the single-server change bug's model (Ongaro, raft-dev 2015): four voters,
+# removals only, two changes by two leaders. Its shortest violating run under the bug is
+# about 31 actions (three prevote elections on four voters); the budgets (three election
+# timeouts, four drops, no requests, crashes, heartbeats or check-quorum) keep the frontier
+# small, but BFS still has not reached that depth in the time a CI run allows.
+CONFIG_RACE = ExploreConfig(
+    nodes=4,
+    max_term=3,
+    max_log=1,
+    max_messages=3,
+    max_requests=0,
+    max_crashes=0,
+    max_changes=2,
+    max_elections=3,
+    max_drops=4,
+    heartbeats=False,
+    check_quorum=False,
+)
+
+CONFIGS: dict[str, ExploreConfig] = {
+    "ci": CI,
+    "deep": DEEP,
+    "wide": WIDE,
+    "membership": MEMBERSHIP,
+    "membership-small": MEMBERSHIP_SMALL,
+    "transfer": TRANSFER,
+    "config-race": CONFIG_RACE,
+}
 
 
 def config_by_name(name: str) -> ExploreConfig:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from properties.explore._actions import Budget, Menu, splits
+from properties.explore._actions import Budget, Menu, charge_slot, splits
 from properties.explore._canon import (
     candidates,
     combine,
@@ -40,7 +40,6 @@ from properties.explore._canon import (
 from properties.explore._config import ExploreConfig
 from spec import (
     Action,
-    ClientRequest,
     ClusterState,
     Crash,
     Deliver,
@@ -175,7 +174,8 @@ class Engine:
         self.msg_key.append(message_sort_key(message))
         self.msg_dst.append(message.dst)
         self.msg_src.append(message.src)
-        drop: IntAction = (DROP, number, -1, -1, Drop(message))
+        lose = Drop(message)
+        drop: IntAction = (DROP, number, -1, charge_slot(lose, self.config), lose)
         receive = self.input(Receive(message))
         self._msg_actions.append(
             (
@@ -270,6 +270,7 @@ class Engine:
             out.extend(offered)
         previous = -1
         duplicate = budget[3] < config.max_duplicates
+        lose = config.max_drops is None or budget[7] < config.max_drops
         links = self._links[partition]
         msg_dst, msg_src, msg_actions = self.msg_dst, self.msg_src, self._msg_actions
         for m in network:  # sorted: equal copies are adjacent
@@ -280,7 +281,8 @@ class Engine:
             dst = msg_dst[m]
             if not crashed >> dst & 1 and links[msg_src[m]] >> dst & 1:
                 out.append(deliver)
-            out.append(drop)
+            if lose:
+                out.append(drop)
             if duplicate:
                 out.append(dup)
         crash = budget[2] < config.max_crashes
@@ -300,15 +302,8 @@ class Engine:
         found: list[IntAction] = []
         for action in self.menu._node_inputs(self.node_objs[node], budget):
             assert isinstance(action, NodeInput)
-            event = action.input
-            charge = (
-                0
-                if isinstance(event, ClientRequest)
-                else 1
-                if isinstance(event, ReadRequest)
-                else -1
-            )
-            found.append((NODE, action.node, self.input(event), charge, action))
+            charge = charge_slot(action, self.config)
+            found.append((NODE, action.node, self.input(action.input), charge, action))
         return tuple(found)
 
     # --- successors ----------------------------------------------------------------------

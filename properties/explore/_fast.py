@@ -19,7 +19,7 @@ import properties
 import spec
 import spec._cluster as spec_cluster
 from properties import _invariants
-from properties.explore._actions import Budget, within_bounds
+from properties.explore._actions import ZERO_BUDGET, Budget, within_bounds
 from properties.explore._checks import Checks
 from properties.explore._config import ExploreConfig, ExploreResult
 from properties.explore._engine import Engine, IntAction, IntState, NodeStepFn
@@ -94,7 +94,16 @@ class _FastSearch(_Search):
         if found is None:
             spent = list(budget)
             spent[slot] += 1
-            found = self._charged[key] = (spent[0], spent[1], spent[2], spent[3])
+            found = self._charged[key] = (
+                spent[0],
+                spent[1],
+                spent[2],
+                spent[3],
+                spent[4],
+                spent[5],
+                spent[6],
+                spent[7],
+            )
         return found
 
     def expand(self, chunk: Frontier, fresh: dict[int, int], keep: bool, tick: bool) -> _Stats:
@@ -204,7 +213,7 @@ class _FastSearch(_Search):
         """counterexample replays the run through the spec and checks that it still fails."""
         steps: list[tuple[Action, ClusterState]] = []
         state = initial
-        budget: Budget = (0, 0, 0, 0)
+        budget: Budget = ZERO_BUDGET
         engine_state = self.engine.state(initial)
         for index in [*self.path_to(found.parent), found.index]:
             action = self.menu(state, budget)[index]

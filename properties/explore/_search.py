@@ -30,8 +30,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import properties
-import spec
-from properties.explore._actions import Budget, Menu, next_budget, within_bounds
+from properties.explore._actions import ZERO_BUDGET, Budget, Menu, next_budget, within_bounds
 from properties.explore._canon import Fingerprinter
 from properties.explore._config import ExploreConfig, ExploreResult
 from spec import Action, ClusterResult, ClusterState
@@ -149,7 +148,7 @@ class _Search:
                 if broken:
                     stats.found = _Found(fp, index, broken[0].invariant, broken[0].detail)
                     return stats
-                budget2 = next_budget(budget, action)
+                budget2 = next_budget(budget, action, config)
                 fp2 = fingerprint(new, budget2)
                 if fp2 in fresh or (not same and fp2 in known):
                     continue
@@ -188,7 +187,8 @@ class _Search:
             if actions is None:
                 actions = actions_of[parent_fp] = self.menu(state, budget)
             action = actions[pointer & _INDEX_MASK]
-            out.append((self.step(state, action).state, next_budget(budget, action), fp2))
+            budget2 = next_budget(budget, action, self.config)
+            out.append((self.step(state, action).state, budget2, fp2))
 
     def level(self, frontier: Frontier) -> tuple[Frontier, int, _Found | None]:
         """level expands one BFS level and returns the next frontier."""
@@ -241,11 +241,11 @@ class _Search:
     def counterexample(self, initial: ClusterState, found: _Found) -> str:
         steps: list[tuple[Action, ClusterState]] = []
         state = initial
-        budget: Budget = (0, 0, 0, 0)
+        budget: Budget = ZERO_BUDGET
         for index in [*self.path_to(found.parent), found.index]:
             action = self.menu(state, budget)[index]
             state = self.step(state, action).state
-            budget = next_budget(budget, action)
+            budget = next_budget(budget, action, self.config)
             steps.append((action, state))
         return properties.format_run(initial, steps, f"{found.name}: {found.detail}")
 
@@ -253,8 +253,8 @@ class _Search:
 
     def run(self) -> ExploreResult:
         config = self.config
-        initial = spec.initial_cluster(config.nodes)
-        budget0: Budget = (0, 0, 0, 0)
+        initial = config.initial()
+        budget0: Budget = ZERO_BUDGET
         root = self.root(initial, budget0)
         self.visited[root[2]] = _ROOT
         edges = 0

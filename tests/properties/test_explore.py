@@ -14,6 +14,7 @@ import pytest
 
 import spec
 from properties.explore import (
+    ZERO_BUDGET,
     ExploreConfig,
     StepFn,
     enumerate_actions,
@@ -124,7 +125,7 @@ def test_symmetry_reduces_states_and_keeps_verdict() -> None:
 def test_fingerprint_is_a_relabelling_invariant() -> None:
     """Every state reached on the way has the fingerprint of its relabelled copies."""
     cluster = spec.initial_cluster(3)
-    budget = (0, 0, 0, 0)
+    budget = ZERO_BUDGET
     seen: list[ClusterState] = []
     for _ in range(12):  # a run: take the last enabled action each time
         actions = [
@@ -202,9 +203,9 @@ def test_bounds_and_budgets() -> None:
     leader = spec.cluster_step(cluster, NodeInput(0, ElectionTimeout())).state
     assert leader.nodes[0].role is Role.LEADER
     config = ExploreConfig(nodes=1, max_requests=1, max_log=1)
-    offered = enumerate_actions(leader, (0, 0, 0, 0), config)
+    offered = enumerate_actions(leader, ZERO_BUDGET, config)
     assert NodeInput(0, ClientRequest(b"1")) in offered
-    spent = enumerate_actions(leader, (1, 0, 0, 0), config)
+    spent = enumerate_actions(leader, (1, 0, 0, 0, 0, 0, 0, 0), config)
     assert not any(isinstance(a, NodeInput) and isinstance(a.input, ClientRequest) for a in spent)
     longer = spec.cluster_step(leader, NodeInput(0, ClientRequest(b"1"))).state
     assert within_bounds(longer, config)

@@ -16,7 +16,7 @@ import pytest
 
 import properties
 import spec
-from properties.explore import ExploreConfig, StepFn, explore, fast_path_applies
+from properties.explore import ZERO_BUDGET, ExploreConfig, StepFn, explore, fast_path_applies
 from properties.explore._checks import (
     NODE_ONLY,
     NODES_DISKS_NETWORK,
@@ -140,7 +140,7 @@ def _reachable(config: ExploreConfig, limit: int) -> tuple[Engine, list[IntState
     start = engine.state(spec.initial_cluster(config.nodes))
     seen = {start}
     order = [start]
-    budget = (0, 0, 0, 0)
+    budget = ZERO_BUDGET
     for state in order:
         if len(order) >= limit:
             break
@@ -175,7 +175,7 @@ def test_memoised_transition_checks_equal_check_transition() -> None:
     config = ExploreConfig(nodes=3, max_term=2, max_log=2, max_messages=2, max_crashes=1)
     engine, states = _reachable(config, 1000)
     checks = Checks(engine)
-    budget = (0, 0, 0, 0)
+    budget = ZERO_BUDGET
     edges = 0
     for state in states:
         before = engine.materialise(state)
@@ -207,7 +207,7 @@ def test_per_node_transition_invariants_hold_for_an_unchanged_node() -> None:
     """The engine skips nodes a step left alone; each per-node claim must hold for them."""
     config = ExploreConfig(nodes=3, max_term=2, max_log=2, max_messages=2)
     engine, states = _reachable(config, 500)
-    budget = (0, 0, 0, 0)
+    budget = ZERO_BUDGET
     per_node = PER_NODE_TRANSITIONS | PER_NODE_WITH_DISKS_TRANSITIONS
     for state in states:
         cluster = engine.materialise(state)
