@@ -290,7 +290,13 @@ def _check_traces(
     cfg: ChaosConfig, cluster: ChaosCluster, report: RunReport, say: Callable[[str], None]
 ) -> None:
     say(f"[n={cfg.nodes}] checking trace conformance in {cluster.trace_dir}")
-    result = check_traces([cluster.trace_dir], jobs=cfg.conformance_jobs)
+    try:
+        result = check_traces([cluster.trace_dir], jobs=cfg.conformance_jobs)
+    except Exception as exc:  # a checker that crashed has not shown the traces conform
+        report.trace_violations += 1
+        report.trace_report = f"conformance checker crashed: {exc!r}"
+        say(report.trace_report)
+        return
     report.trace_violations = len(result.divergences) + len(result.violations) + len(result.errors)
     report.trace_events = result.events
     report.trace_report = result.render()
