@@ -119,6 +119,7 @@ class TracingCore(RaftCore):
                 "check_quorum": config.check_quorum,
                 "time": round(time.time(), 3),
                 **({"join": True} if config.join else {}),
+                **({"addresses": dict(config.addresses)} if config.addresses else {}),
             }
         )
         hs = stored.hard_state

@@ -62,10 +62,12 @@ class _Members(_Election):
         index = self._log.last_index + 1
         config = Membership(voters, learners, index, False)
         self._log.append(Entry(index, self._term, EntryKind.CONFIG, config.encode()))
-        # use it at once (thesis 4.1): this adds or drops followers' Progress, then replicate
+        # use it at once (thesis 4.1): this adds or drops followers' Progress; the new quorum
+        # may already hold more (a slow voter left, or a caught-up one joined), so commit
+        # first and the appends carry that commit index
         self._refresh_config()
+        self._maybe_commit()
         self._broadcast_append()
-        self._maybe_commit()  # without a slow voter, a quorum may already hold more
         return index
 
     # -- changes -------------------------------------------------------------

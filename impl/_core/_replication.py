@@ -243,6 +243,9 @@ class _Replication(_Reads):
         if msg.success:
             if pr.acked(msg.match_index):
                 self._maybe_commit()
+                self._retire_if_removed()
+                if self._role is not Role.LEADER:
+                    return  # we removed ourselves and that commit ended our term's work (4.2.2)
             match pr.state:
                 case ProgressState.PROBE:
                     if msg.match_index >= pr.next - 1:  # the answer to our probe
@@ -285,6 +288,9 @@ class _Replication(_Reads):
         pr.recent_active = True
         if pr.acked(msg.match_index):
             self._maybe_commit()
+            self._retire_if_removed()
+            if self._role is not Role.LEADER:
+                return
         if pr.state is ProgressState.SNAPSHOT:
             pr.become_probe()
             pr.next = pr.match + 1

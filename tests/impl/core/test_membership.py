@@ -500,3 +500,60 @@ def test_learner_vote_is_not_counted() -> None:
     core.receive(VoteResponse(CLUSTER, "n2", 1, False, True, 1))
     assert role_of(core) is Role.LEADER
     assert set(core.progress) == {"n2", "n3", "n4"}
+
+
+def test_removed_leader_sends_nothing_once_its_removal_commits() -> None:
+    """Reference: thesis 4.2.2 — the reply that commits the leader's removal ends its reign:
+    it steps down in that step and sends no further appends (as spec/ does)."""
+    net = _cluster()
+    net["n1"].remove_server("n1")
+    net.flush("n1")
+    net.flush_all()
+    last_dst = ""
+    while role_of(net["n1"]) is Role.LEADER:
+        sent_before = len(net.sent)
+        delivered = net.deliver_one()
+        assert delivered is not None, "the removal never committed"
+        last_dst = delivered.dst
+    assert last_dst == "n1"
+    assert not [s for s in net.sent[sent_before:] if s.src == "n1"]
+    assert _committed(net["n1"])
+
+
+def test_retiring_leader_does_not_replicate_further() -> None:
+    """Reference: thesis 4.2.2 — a follower still behind when the removal commits gets
+    nothing more from the retired leader (the next leader brings it up to date)."""
+    net = Net(3, max_entries_per_append=1, max_inflight_appends=1)
+    net.elect("n1")
+    net.propose(b"first")
+    net.run()
+    net.heartbeat()
+    net["n1"].remove_server("n1")
+    for i in range(3):
+        net["n1"].propose(f"after{i}".encode())
+    net.flush("n1")
+    while role_of(net["n1"]) is Role.LEADER:
+        sent_before = len(net.sent)
+        assert net.deliver_one() is not None, "the removal never committed"
+        net.flush_all()
+    assert net["n1"].last_index > net["n1"].commit_index  # entries were still unsent
+    assert not [s for s in net.sent[sent_before:] if s.src == "n1"]
+
+
+def test_promotion_commits_what_the_new_quorum_holds() -> None:
+    """Reference: thesis 4.1 — a configuration takes effect when appended: promoting a
+    caught-up learner can commit at once, and the appends of that step carry it."""
+    net = _cluster(2)
+    _add(net, "n3", promote=False)
+    net.cut("n1", "n2")
+    index = net.propose(b"n1 and n3 only")
+    net.run()
+    assert net["n1"].commit_index < index  # {n1, n2} needs n2
+    assert net["n1"].caught_up_learners() == ("n3",)
+    net["n1"].promote_learner("n3")
+    assert net["n1"].commit_index == index  # n1 + n3 are 2 of {n1, n2, n3}
+    rd = net["n1"].ready()
+    commits = {
+        env.message.leader_commit for env in rd.messages if isinstance(env.message, AppendRequest)
+    }
+    assert commits == {index}
