@@ -9,15 +9,30 @@ Public API:
 - ``RaftClient`` / ``KVClient``: asyncio clients that find the leader.
 - ``TlsConfig``: certificate paths for TLS (cert + key) or mutual TLS (+ ca), for
   ``NodeConfig.tls`` and the clients' ``tls=``.
+- Membership (Raft thesis 4.1, 4.2): ``Node.add_member`` / ``remove_member`` / ``members``
+  (a ``Members`` of ``MemberInfo``), ``RaftClient.add_member`` / ``remove_member`` /
+  ``list_members``; a node started with ``NodeConfig(join=True)`` waits to be added.
 - Errors: ``ConfigError``, ``NotLeaderError``, ``ProposalLostError``,
-  ``NodeStoppedError``, ``NoLeaderError``, ``ClientError``.
+  ``NodeStoppedError``, ``NoLeaderError``, ``ClientError``; membership refusals are
+  ``MembershipError`` (``MemberExistsError``, ``NotAMemberError``,
+  ``MembershipBlockedError``).
 """
 
 from impl._client import ClientError, KVClient, NodeStatusReport, NoLeaderError, RaftClient
 from impl._config import ConfigError, NodeConfig
 from impl._kv import KVStateMachine
 from impl._node import Node, NodeStatus
-from impl._node_errors import NodeError, NodeStoppedError, NotLeaderError, ProposalLostError
+from impl._node_errors import (
+    MemberExistsError,
+    MembershipBlockedError,
+    MembershipError,
+    NodeError,
+    NodeStoppedError,
+    NotAMemberError,
+    NotLeaderError,
+    ProposalLostError,
+)
+from impl._node_members import MemberInfo, Members
 from impl._security import TlsConfig
 from impl._statemachine import StateMachine
 
@@ -26,6 +41,11 @@ __all__ = [
     "ConfigError",
     "KVClient",
     "KVStateMachine",
+    "MemberExistsError",
+    "MemberInfo",
+    "Members",
+    "MembershipBlockedError",
+    "MembershipError",
     "NoLeaderError",
     "Node",
     "NodeConfig",
@@ -33,6 +53,7 @@ __all__ = [
     "NodeStatus",
     "NodeStatusReport",
     "NodeStoppedError",
+    "NotAMemberError",
     "NotLeaderError",
     "ProposalLostError",
     "RaftClient",

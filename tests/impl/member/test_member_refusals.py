@@ -126,6 +126,12 @@ def test_change_while_one_is_pending_is_aborted(tmp_path: Path) -> None:
             if err.code() == grpc.StatusCode.ABORTED:
                 assert "not committed" in (err.details() or "")
         assert set(_state(leader)[1]) == {"n4"}
+        # Status reports the config in use, uncommitted learner included.
+        async with aio.insecure_channel(c.address(lead)) as channel:
+            stub = client_pb2_grpc.RaftClientStub(channel)
+            status = await stub.Status(client_pb2.StatusRequest(), timeout=5)
+        assert dict(status.learners) == {"n4": c.address("n4")}
+        assert set(status.members) == {"n1", "n2", "n3"}
 
     run(tmp_path, body)
 
