@@ -177,6 +177,41 @@ def test_short_chaos_run_is_linearizable_and_loses_nothing(tmp_path: Path) -> No
     assert "linearizable=yes lost=0" in line
 
 
+@pytest.mark.slow
+@pytest.mark.network
+def test_a_run_with_transfers_and_membership_changes_passes_every_check(tmp_path: Path) -> None:
+    """Transfers and changes beside a fault or two: added, removed, nothing lost.
+
+    The 3-node run starts at the lower voter bound, so the first change is an addition (a
+    node started with --join, thesis 4.2.1) and the next one a removal (a follower or the
+    leader, thesis 4.2.2). Reference: thesis 3.10 (leadership transfer), 4.1-4.2.
+    """
+    messages: list[str] = []
+    cfg = ChaosConfig(
+        nodes=3,
+        seed=4,
+        duration_s=40,
+        max_ops=300,
+        max_faults=2,
+        mean_gap_s=4.0,
+        check_seconds=30,
+        workload=WorkloadConfig(clients=3, keys=4),
+        workdir=tmp_path,
+        transfers=3,
+        member_changes=2,
+        member_gap_s=1.0,
+    )
+    report = asyncio.run(run_chaos(cfg, messages.append))
+    log = "\n".join(messages)
+    assert report.members_added >= 1 and report.members_removed >= 1, log
+    assert report.transfers_asked == 3, log
+    assert report.linearizable == "yes" and report.lost == 0, log
+    assert report.trace_violations == 0, report.trace_report
+    assert not report.impl_failures, report.impl_failures
+    assert len(report.final_members) == 3, report.final_members
+    assert "members_added=" in final_line([report])
+
+
 def test_unavailability_is_measured_to_the_first_acknowledged_write_after_the_fault() -> None:
     """Reference: thesis section 3.10 (availability); only acknowledged writes end an outage."""
     from properties.chaos import Workload
