@@ -7,6 +7,7 @@ caught up) and 4.1 (one server per change). Every node is a subprocess on
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,9 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from impl import KVClient
 from impl._config import ConfigError
 from impl._config_file import load_config_file, resolve_settings
 from tests._ports import free_ports
+
+from ._memberutil import MemberCluster, change_members
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
 
@@ -201,3 +205,57 @@ def test_join_in_the_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="peers"):
         resolve_settings(load_config_file(path), {})
     assert os.fspath(settings.config.data_dir).endswith("d")
+
+
+def test_wait_for_a_learner_that_cannot_catch_up_exits_1(tmp_path: Path) -> None:
+    """Reference: thesis 4.2.1: a learner is promoted only once caught up; n4 never runs.
+
+    ``member add --wait`` exits 1 with the reason, the learner stays (it counts in no
+    quorum, so the cluster keeps committing), ``member list`` shows it as a learner, and
+    ``member remove`` takes it out again.
+    """
+
+    async def acli(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "impl.cli", *args, cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 40)
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    async def main() -> None:
+        c = MemberCluster(tmp_path)
+        try:
+            await c.start_initial()
+            three = ",".join(c.initial.values())
+            for attempt in range(4):
+                async with KVClient(list(c.initial.values()), deadline_s=15) as kv:
+                    await kv.put("settle", b"1")  # an entry of the leader's term commits
+                rc, out, err = await acli(
+                    "member", "add", "--cluster", three, f"n4={c.address('n4')}",
+                    "--timeout", "5", "--wait", "1",
+                )  # fmt: skip
+                if "no entry of term" not in err or attempt == 3:
+                    break
+            assert rc == 1 and "n4 is not a voter within 1.0s" in err, (rc, err)
+            assert "added n4" in out
+            code, out, err = await acli(
+                "member", "list", "--cluster", three, "--json", "--timeout", "5"
+            )
+            assert code == 0, err
+            view = json.loads(out)
+            assert {m["id"]: m["voter"] for m in view["members"]}["n4"] is False
+            rc, out, err = await acli("member", "list", "--cluster", three)
+            assert rc == 0 and any(
+                line.split()[:3] == ["n4", c.address("n4"), "learner"] for line in out.splitlines()
+            ), out
+            async with KVClient(list(c.initial.values()), deadline_s=10) as kv:
+                await kv.put("k", b"v")  # the learner is in no quorum
+            await change_members(list(c.initial.values()), lambda cl: cl.remove_member("n4"))
+            await c.wait_voters("n1", {"n1", "n2", "n3"})
+            assert "n4" not in c.nodes["n1"].members().learners
+        finally:
+            await c.stop_all()
+
+    asyncio.run(main())
