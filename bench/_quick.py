@@ -3,6 +3,8 @@
 ``python -m bench._quick [--fsync on|off|both] [--concurrency 1,16,256]``: one 3-process
 raftwright cluster per fsync setting, embedded writes of 10 B at each concurrency;
 prints ops/s, p50/p99 and CPU per op, one JSON line per cell, with the load average.
+``--kind read`` measures linearizable reads instead, ``--kind both`` reads and then writes
+at each concurrency on the same cluster, with their ratio (one more JSON line per cell).
 ``python -m bench._quick --grpc``: only the gRPC section (raw unary, raw stream, Propose).
 """
 
@@ -27,7 +29,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,16,256")
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--payload", type=int, default=10)
-    parser.add_argument("--kind", choices=("write", "read"), default="write")
+    parser.add_argument("--kind", choices=("write", "read", "both"), default="write")
     parser.add_argument("--grpc", action="store_true", help="the gRPC Propose/raw section only")
     args = parser.parse_args()
     if args.grpc:
@@ -38,17 +40,25 @@ def main() -> None:
     try:
         for fsync in settings:
             with Cluster("raftwright", work / f"c{int(fsync)}", fsync=fsync) as cluster:
+                kinds = ["read", "write"] if args.kind == "both" else [args.kind]
                 for conc in (int(c) for c in args.concurrency.split(",")):
-                    res = cluster.load(
-                        kind=args.kind,
-                        concurrency=conc,
-                        payload=args.payload,
-                        seconds=args.seconds,
-                    )
-                    res.pop("sample_ms", None)
-                    keep = {k: v for k, v in res.items() if not isinstance(v, list)}
-                    keep.update(fsync=fsync, concurrency=conc, load=os.getloadavg()[0])
-                    print(json.dumps(keep), flush=True)
+                    rates: dict[str, float] = {}
+                    for kind in kinds:
+                        res = cluster.load(
+                            kind=kind,
+                            concurrency=conc,
+                            payload=args.payload,
+                            seconds=args.seconds,
+                        )
+                        res.pop("sample_ms", None)
+                        keep = {k: v for k, v in res.items() if not isinstance(v, list)}
+                        keep.update(kind=kind, fsync=fsync, concurrency=conc)
+                        keep.update(load=os.getloadavg()[0])
+                        rates[kind] = float(res["ops_per_s"])
+                        print(json.dumps(keep), flush=True)
+                    if len(rates) == 2 and rates["write"]:
+                        ratio = round(rates["read"] / rates["write"], 2)
+                        print(json.dumps({"concurrency": conc, "reads_per_write": ratio}))
     finally:
         kill_all()
         shutil.rmtree(work, ignore_errors=True)
