@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-from impl import ClientError, KVClient, KVStateMachine, Node, NodeConfig, RaftClient
+from impl import ClientError, KVClient, KVStateMachine, Node, NodeConfig, RaftClient, TlsConfig
 from tests._ports import free_ports, wait_for
 
 __all__ = ["CLUSTER_ID", "MemberCluster", "change_members", "wait_for"]
@@ -17,12 +17,21 @@ CLUSTER_ID = "member-test"
 class MemberCluster:
     """MemberCluster: n initial voters n1..nN, plus spare ids/ports for joiners."""
 
-    def __init__(self, root: Path, n: int = 3, spare: int = 1, *, snapshot_every: int = 10000):
+    def __init__(
+        self,
+        root: Path,
+        n: int = 3,
+        spare: int = 1,
+        *,
+        snapshot_every: int = 10000,
+        tls: Mapping[str, TlsConfig] | None = None,
+    ):
         ports = free_ports(n + spare)
         self.all = {f"n{i + 1}": f"127.0.0.1:{port}" for i, port in enumerate(ports)}
         self.initial = dict(list(self.all.items())[:n])
         self.root = root
         self.snapshot_every = snapshot_every
+        self.tls = dict(tls or {})
         self.nodes: dict[str, Node] = {}
         self.machines: dict[str, KVStateMachine] = {}
 
@@ -37,6 +46,7 @@ class MemberCluster:
             heartbeat_ms=30,
             snapshot_every=self.snapshot_every,
             join=join,
+            tls=self.tls.get(node_id),
         )
 
     async def start(self, node_id: str, *, join: bool = False) -> Node:
@@ -102,7 +112,10 @@ class MemberCluster:
 
 
 async def change_members(
-    addresses: list[str], call: Callable[[RaftClient], Awaitable[int]], attempts: int = 4
+    addresses: list[str],
+    call: Callable[[RaftClient], Awaitable[int]],
+    attempts: int = 4,
+    tls: TlsConfig | None = None,
 ) -> int:
     """change_members runs one membership change through RaftClient, after a write.
 
@@ -111,9 +124,9 @@ async def change_members(
     write goes first; if the leader changed in between (a loaded machine), again.
     """
     for attempt in range(attempts):
-        async with KVClient(addresses, deadline_s=15) as kv:
+        async with KVClient(addresses, deadline_s=15, tls=tls) as kv:
             await kv.put("settle", str(attempt).encode())
-        async with RaftClient(addresses, deadline_s=5) as client:
+        async with RaftClient(addresses, deadline_s=5, tls=tls) as client:
             try:
                 return await call(client)
             except ClientError as exc:

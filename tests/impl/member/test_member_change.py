@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ from ._memberutil import MemberCluster, change_members, wait_for
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 
 
-def run(root: Path, body: Callable[[MemberCluster], Awaitable[None]], **kw: int) -> None:
+def run(root: Path, body: Callable[[MemberCluster], Awaitable[None]], **kw: Any) -> None:
     async def main() -> None:
         cluster = MemberCluster(root, **kw)
         try:

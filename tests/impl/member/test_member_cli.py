@@ -24,7 +24,7 @@ from impl._config import ConfigError
 from impl._config_file import load_config_file, resolve_settings
 from tests._ports import free_ports
 
-from ._memberutil import MemberCluster, change_members
+from ._memberutil import CLUSTER_ID, MemberCluster, change_members
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
 
@@ -255,6 +255,63 @@ def test_wait_for_a_learner_that_cannot_catch_up_exits_1(tmp_path: Path) -> None
             await change_members(list(c.initial.values()), lambda cl: cl.remove_member("n4"))
             await c.wait_voters("n1", {"n1", "n2", "n3"})
             assert "n4" not in c.nodes["n1"].members().learners
+        finally:
+            await c.stop_all()
+
+    asyncio.run(main())
+
+
+def test_member_commands_over_mutual_tls(tmp_path: Path) -> None:
+    """Membership over mutual TLS: the joiner's certificate names it; clients need one too.
+
+    Reference: thesis 4.2.1 (the learner joins and is promoted) with every link
+    authenticated; a client without a certificate is refused and changes nothing.
+    """
+    from tests.impl.ops._certs import CertAuthority
+
+    ca = CertAuthority(tmp_path / "pki")
+    tls = {i: ca.issue_node(i, CLUSTER_ID).tls() for i in ("n1", "n2", "n3", "n4")}
+    client = ca.issue("operator")
+    flags = ["--tls-ca", str(ca.ca_path), "--tls-cert", str(client.cert)]
+    flags += ["--tls-key", str(client.key)]
+
+    async def acli(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "impl.cli", *args, cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 40)
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    async def main() -> None:
+        c = MemberCluster(tmp_path, tls=tls)
+        try:
+            await c.start_initial()
+            await c.start("n4", join=True)
+            three = ",".join(c.initial.values())
+            ca_only = ["--tls-ca", str(ca.ca_path)]
+            rc, _, err = await acli(
+                "member", "list", "--cluster", three, *ca_only, "--timeout", "2"
+            )
+            assert rc >= 2, "no client certificate: refused"
+            leaf = client.tls(mutual=True)
+            for attempt in range(4):
+                async with KVClient(list(c.initial.values()), deadline_s=15, tls=leaf) as kv:
+                    await kv.put("settle", b"1")
+                rc, out, err = await acli(
+                    "member", "add", "--cluster", three, f"n4={c.address('n4')}",
+                    "--timeout", "5", "--wait", "20", *flags,
+                )  # fmt: skip
+                if "no entry of term" not in err or attempt == 3:
+                    break
+            assert rc == 0, err
+            rc, out, err = await acli("member", "list", "--cluster", three, "--json", *flags)
+            assert rc == 0, err
+            view = json.loads(out)
+            assert {m["id"]: m["voter"] for m in view["members"]} == dict.fromkeys(
+                ("n1", "n2", "n3", "n4"), True
+            )
         finally:
             await c.stop_all()
 

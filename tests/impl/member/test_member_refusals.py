@@ -27,7 +27,7 @@ from ._memberutil import CLUSTER_ID, MemberCluster
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 
 
-def run(root: Path, body: Callable[[MemberCluster], Awaitable[None]], **kw: int) -> None:
+def run(root: Path, body: Callable[[MemberCluster], Awaitable[None]], **kw: Any) -> None:
     async def main() -> None:
         cluster = MemberCluster(root, **kw)
         try:
