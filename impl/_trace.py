@@ -302,6 +302,10 @@ class TracingCore(RaftCore):
         record: Json = {"i": "member", "op": "remove", "node": node_id}
         return self._step(record, lambda: parent(node_id))
 
+    def append_sentinel(self) -> int:
+        parent = super().append_sentinel
+        return self._step({"i": "sentinel"}, parent)
+
     def persisted(self, index: int, term: int) -> None:
         parent = super().persisted
         self._step({"i": "persisted", "index": index, "term": term}, lambda: parent(index, term))

@@ -25,6 +25,7 @@ from spec._commit import quorum_match
 from spec._config import Config
 from spec._inputs import (
     AddLearner,
+    AppendSentinel,
     CheckQuorum,
     ClientRequest,
     ElectionTimeout,
@@ -62,6 +63,7 @@ __all__ = [
     "AddLearner",
     "AppendRequest",
     "AppendResponse",
+    "AppendSentinel",
     "CheckQuorum",
     "ClientRequest",
     "ClusterResult",

@@ -20,6 +20,7 @@ from typing import assert_never
 from spec._config import Config
 from spec._inputs import (
     AddLearner,
+    AppendSentinel,
     CheckQuorum,
     ClientRequest,
     ElectionTimeout,
@@ -133,6 +134,7 @@ class NodeInput:
         | AddLearner
         | PromoteLearner
         | RemoveServer
+        | AppendSentinel
         | TransferLeadership
     )
 

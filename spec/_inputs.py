@@ -13,6 +13,7 @@ from spec._state import Durable
 
 __all__ = [
     "AddLearner",
+    "AppendSentinel",
     "CheckQuorum",
     "ClientRequest",
     "ElectionTimeout",
@@ -122,6 +123,18 @@ class RemoveServer:
 
 
 @dataclass(frozen=True, slots=True)
+class AppendSentinel:
+    """AppendSentinel: the leader appends a term-change sentinel because a change waits for one.
+
+    A membership change waits until an entry of the leader's own term has committed (the 2015
+    fix). A leader elected with a fully committed log appends no sentinel (the seed appends one
+    only when its commit index is behind its log), so on an idle cluster the change would wait
+    for a client write; this input lets the operator's request supply that entry. Refused
+    unless the node is the leader and its log holds no entry of its term yet.
+    """
+
+
+@dataclass(frozen=True, slots=True)
 class TransferLeadership:
     """TransferLeadership: the leader hands leadership to voter `target` (thesis 3.10).
 
@@ -145,5 +158,6 @@ Input = (
     | AddLearner
     | PromoteLearner
     | RemoveServer
+    | AppendSentinel
     | TransferLeadership
 )

@@ -31,6 +31,7 @@ from spec._transition import DisabledError, Transition, step_down
 __all__ = [
     "change_blocked",
     "on_add_learner",
+    "on_append_sentinel",
     "on_promote_learner",
     "on_remove_server",
     "retire_if_removed",
@@ -84,6 +85,24 @@ def on_add_learner(state: NodeState, node: int) -> Transition:
     if node in config.members:
         raise DisabledError(f"node {node} is already a member")
     return _append_config(state, config.with_learner(node))
+
+
+def on_append_sentinel(state: NodeState) -> Transition:
+    """on_append_sentinel appends the term-change sentinel a membership change waits for.
+
+    The own-term rule above blocks every change until an entry of the leader's term commits;
+    a leader elected with a fully committed log has none. Appending the sentinel on request
+    (etcd appends an empty entry at every election instead) lets the change go ahead once it
+    commits, without waiting for a client write.
+    """
+    if state.role is not Role.LEADER:
+        raise DisabledError("only the leader appends a sentinel")
+    if term_at(state.log, last_index(state.log)) == state.term:
+        raise DisabledError(f"the log already holds an entry of term {state.term}")
+    log = spliced(state.log, len(state.log), (Entry(state.term, EntryKind.NOOP),))
+    match = list(state.match_index)
+    match[state.id] = last_index(log)
+    return Transition(advance_commit(replace(state, log=log, match_index=tuple(match))))
 
 
 def on_promote_learner(state: NodeState, node: int) -> Transition:

@@ -109,15 +109,21 @@ def on_append_request(state: NodeState, msg: AppendRequest) -> Transition:
     """
     if msg.term < state.term:
         return reject_stale_append(state, msg)
-    state = replace(
-        state,
-        role=Role.FOLLOWER,
-        leader=msg.src,
-        heard_from_leader=True,
-        prevotes=frozenset(),
-        votes=frozenset(),
-        rejections=frozenset(),
-    )
+    if not (
+        state.role is Role.FOLLOWER
+        and state.leader == msg.src
+        and state.heard_from_leader
+        and not (state.prevotes or state.votes or state.rejections)
+    ):  # (a follower of this leader already is all this: most appends skip the copy)
+        state = replace(
+            state,
+            role=Role.FOLLOWER,
+            leader=msg.src,
+            heard_from_leader=True,
+            prevotes=frozenset(),
+            votes=frozenset(),
+            rejections=frozenset(),
+        )
     log = state.log
     prev_term = term_at(log, msg.prev_index)
     if prev_term is None:
@@ -129,7 +135,8 @@ def on_append_request(state: NodeState, msg: AppendRequest) -> Transition:
     log = _merge(log, msg.prev_index, msg.entries, state.commit)
     match = msg.prev_index + len(msg.entries)
     commit = max(state.commit, min(msg.leader_commit, match))
-    state = replace(state, log=log, commit=commit)
+    if log is not state.log or commit != state.commit:
+        state = replace(state, log=log, commit=commit)
     return Transition(state, (_reply(state, msg, success=True, match=match, hint=0),))
 
 

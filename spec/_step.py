@@ -19,6 +19,7 @@ from spec._election import (
 )
 from spec._inputs import (
     AddLearner,
+    AppendSentinel,
     CheckQuorum,
     ClientRequest,
     ElectionTimeout,
@@ -35,6 +36,7 @@ from spec._inputs import (
 from spec._inuse import voters_in_use
 from spec._membership import (
     on_add_learner,
+    on_append_sentinel,
     on_promote_learner,
     on_remove_server,
     retire_if_removed,
@@ -67,8 +69,15 @@ def step(state: NodeState, event: Input) -> StepResult:
     if isinstance(event, Restart):
         # Restarting re-applies the durable committed prefix to a fresh state machine.
         return StepResult(state=new, committed=new.log[: new.commit])
-    durable = new.durable()
-    persist = durable if durable != state.durable() else None
+    # what `new.durable() != state.durable()` says, without building two Durable values a
+    # step (the log comparison is by identity first: a step that keeps the log shares it)
+    changed = (
+        new.term != state.term
+        or new.voted_for != state.voted_for
+        or new.commit != state.commit
+        or (new.log is not state.log and new.log != state.log)
+    )
+    persist = new.durable() if changed else None
     committed = new.log[state.commit : new.commit] if new.commit > state.commit else ()
     return StepResult(
         state=new,
@@ -106,6 +115,8 @@ def _dispatch(state: NodeState, event: Input) -> Transition:
             return on_promote_learner(state, node)
         case RemoveServer(node=node):
             return on_remove_server(state, node)
+        case AppendSentinel():
+            return on_append_sentinel(state)
         case TransferLeadership(target=target):
             return on_transfer_leadership(state, target)
         case _:

@@ -121,6 +121,23 @@ class _Members(_Election):
             raise MembershipChangeError(MembershipRefusal.NOT_MEMBER, f"{node_id} is not a member")
         return self._append_config(voters, learners)
 
+    def _append_sentinel(self) -> int:
+        """_append_sentinel appends a term-change no-op so a blocked change can go ahead.
+
+        The own-term rule holds every change until an entry of the leader's term commits; a
+        leader elected with a fully committed log appends no sentinel (the seed's rule), so on
+        an idle cluster nothing of its term would ever commit without a client write.
+        """
+        if self._role is not Role.LEADER:
+            raise NotLeader(self._leader)
+        if self._log.term_at(self._log.last_index) == self._term:
+            raise MembershipChangeError(
+                _BLOCKED, f"the log already holds an entry of term {self._term}"
+            )
+        index = self._log.last_index + 1
+        self._append_local(Entry(index, self._term, EntryKind.NOOP, b""))
+        return index
+
     # -- queries ---------------------------------------------------------------
     def _membership(self) -> Membership:
         config = self._in_use

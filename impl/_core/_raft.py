@@ -274,6 +274,17 @@ class RaftCore(_Members):
         """
         return self._remove_server(node_id)
 
+    def append_sentinel(self) -> int:
+        """append_sentinel appends a no-op of the leader's term; its log index.
+
+        A membership change waits until an entry of the leader's own term has committed
+        (Ongaro's 2015 fix); a leader elected with a fully committed log has none, so a driver
+        whose change was refused for that reason appends one and retries once it commits.
+        Raises NotLeader, or MembershipChangeError(BLOCKED) when the log already holds an
+        entry of this term.
+        """
+        return self._append_sentinel()
+
     @property
     def membership(self) -> Membership:
         """membership is the config in use: latest in the log, else snapshot's, else initial."""

@@ -13,6 +13,7 @@ import pytest
 
 from spec import (
     AddLearner,
+    AppendSentinel,
     ClientRequest,
     ClusterState,
     Config,
@@ -148,6 +149,31 @@ def test_change_refused_before_an_own_term_entry_commits() -> None:
         assert result.state is leader and not result.messages and result.persist is None
     cluster = sync(propose(cluster, 0, b"a"), 0)
     assert step(cluster.nodes[0], AddLearner(3)).enabled
+
+
+def test_sentinel_on_request_unblocks_a_change_on_an_idle_cluster() -> None:
+    """A leader elected with a fully committed log has no entry of its term (the seed appends
+    a sentinel only when the commit index is behind); AppendSentinel supplies one, and once it
+    commits the change the 2015 fix was holding back goes ahead (thesis 4.1, 6.4)."""
+    cluster = elect(initial_cluster(4, (0, 1, 2)), 0)
+    assert not step(cluster.nodes[0], AddLearner(3)).enabled
+    cluster = act(cluster, NodeInput(0, AppendSentinel()))
+    leader = cluster.nodes[0]
+    assert [entry.kind for entry in leader.log] == [EntryKind.NOOP]
+    assert leader.log[0].term == leader.term and leader.commit == 0
+    again = step(leader, AppendSentinel())  # one is enough: it is in the log, uncommitted
+    assert again.rejected is not None and "already holds an entry of term 1" in again.rejected
+    assert not step(leader, AddLearner(3)).enabled  # not committed yet
+    cluster = sync(cluster, 0)
+    assert cluster.nodes[0].commit == 1
+    assert step(cluster.nodes[0], AddLearner(3)).enabled
+
+
+def test_sentinel_refused_off_the_leader() -> None:
+    cluster = elect(initial_cluster(3), 0)
+    result = step(cluster.nodes[1], AppendSentinel())
+    assert result.rejected == "only the leader appends a sentinel"
+    assert result.state is cluster.nodes[1]
 
 
 def test_change_refused_while_an_earlier_one_is_uncommitted() -> None:

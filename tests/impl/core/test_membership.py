@@ -18,6 +18,7 @@ from impl._core import (
     Membership,
     MembershipChangeError,
     MembershipRefusal,
+    NotLeader,
     RaftCore,
     Role,
     SnapshotRequest,
@@ -557,3 +558,31 @@ def test_promotion_commits_what_the_new_quorum_holds() -> None:
         env.message.leader_commit for env in rd.messages if isinstance(env.message, AppendRequest)
     }
     assert commits == {index}
+
+
+def test_sentinel_on_request_unblocks_a_change_on_an_idle_cluster() -> None:
+    """Reference: the 2015 fix with the seed's sentinel rule (thesis 4.1, 6.4).
+
+    A leader elected with a fully committed log appends no sentinel, so the own-term rule
+    refuses every change until something of its term commits. ``append_sentinel`` writes that
+    entry on request: once it commits, the change goes through; a second one is refused.
+    """
+    net = Net(3)
+    net.elect("n1")
+    core = net["n1"]
+    assert core.last_index == 0  # nothing to commit when it won: no sentinel
+    with pytest.raises(MembershipChangeError) as idle:
+        core.add_learner("n4", ADDR)
+    assert idle.value.reason is MembershipRefusal.BLOCKED and "no entry of term" in str(idle.value)
+    index = core.append_sentinel()
+    assert core.entries_from(index)[0].kind is EntryKind.NOOP
+    with pytest.raises(MembershipChangeError, match="already holds an entry of term"):
+        core.append_sentinel()
+    with pytest.raises(NotLeader):
+        net["n2"].append_sentinel()
+    net.flush("n1")
+    net.run()
+    net.heartbeat()
+    assert core.commit_index == index
+    net.add_node("n4")
+    assert core.add_learner("n4", ADDR) == index + 1
