@@ -137,10 +137,11 @@ def scan_universe(files: Iterable[Path]) -> dict[Path, Universe]:
             continue  # reported by the reader
         found = names.setdefault(path.parent, set())
         book = addresses.setdefault(path.parent, {})
-        for match in _IDS.finditer(data):
-            found.add(json.loads(b'"' + match.group(1) + b'"'))
-        for match in _LISTS.finditer(data):
-            found.update(_names(match.group(1)))
+        # the same few ids occur on every line: decode each distinct one once
+        for raw in set(_IDS.findall(data)):
+            found.add(json.loads(b'"' + raw + b'"'))
+        for raw in set(_LISTS.findall(data)):
+            found.update(_names(raw))
         for match in _CONFIG_ENTRIES.finditer(data):
             try:
                 members = config_addresses(a2b_base64(match.group(1)))

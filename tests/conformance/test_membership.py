@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from impl._core import MembershipChangeError, NotLeader, Role
 from impl._trace import TracingCore
 from properties.conformance import check_traces
@@ -214,3 +216,26 @@ def test_a_config_entry_naming_other_voters_is_rejected(tmp_path: Path) -> None:
     first = result.divergences[0]
     assert (first.node, first.line) == ("n1", line)
     assert "Append" in first.expected and "ents=" in first.actual
+
+
+def test_sentinel_for_a_change_on_an_idle_cluster_conforms(tmp_path: Path) -> None:
+    """Reference: the 2015 fix; a leader elected with a fully committed log appends a no-op
+    of its term on request, and a second request (or one off the leader) is refused."""
+    cluster = SansIOCluster(tmp_path)
+    cluster.elect("n1")  # nothing in the log: no sentinel, no entry of term 1
+    with pytest.raises(MembershipChangeError):
+        cluster.cores["n1"].add_learner("n4", "127.0.0.1:7004")
+    cluster.cores["n1"].append_sentinel()
+    with pytest.raises(MembershipChangeError):
+        cluster.cores["n1"].append_sentinel()  # the log holds an entry of term 1 now
+    with pytest.raises(NotLeader):
+        cluster.cores["n2"].append_sentinel()
+    cluster.drain()
+    cluster.cores["n1"].add_learner("n4", "127.0.0.1:7004")
+    cluster.drain()
+    cluster.close()
+    result = check_traces([tmp_path])
+    assert result.ok, result.render()
+    assert not result.global_only, result.render()
+    n1 = load(tmp_path / "node-n1.ndjson")
+    assert [("err" in e) for e in n1 if e.get("i") == "sentinel"] == [False, True]
