@@ -202,7 +202,13 @@ def test_terms_and_indexes_beyond_63_bits_are_refused_before_storage() -> None:
 def test_known_invalid_messages_are_refused_without_change() -> None:
     """A few hand-picked impossible messages, so the fuzz test's refusal branch is known live."""
     bad: list[Message] = [
-        AppendRequest(CLUSTER, "zz", 9, 7, 3, (), 7, 0),  # unknown sender
+        # Unknown senders. A stranger's append or snapshot that claims to lead our term or
+        # a later one is obeyed (a new learner must follow a leader it has never heard of,
+        # thesis 4.2.1; Election Safety makes the claim true), so the strangers refused are
+        # one claiming an older term and one asking for votes.
+        AppendRequest(CLUSTER, "zz", 2, 0, 0, (), 0, 0),
+        VoteRequest(CLUSTER, "zz", 9, False, 7, 3),
+        VoteRequest(CLUSTER, "zz", 9, True, 7, 3),
         AppendRequest("other", "n2", 9, 7, 3, (), 7, 0),  # another cluster
         AppendRequest(CLUSTER, "n2", 9, 7, 3, (Entry(9, 9, EntryKind.NORMAL, b""),), 7, 0),
         AppendRequest(CLUSTER, "n2", 9, 0, 3, (), 7, 0),  # index 0 with a term
