@@ -36,7 +36,10 @@ class CorpusRun:
     faults: int
     snapshot_every: int
     clients: int
-    covers: tuple[str, ...]  # fault kinds (FaultKind values) and "snapshot-install"
+    covers: tuple[str, ...]  # fault kinds (FaultKind values), "snapshot-install", "transfer"
+    # (a TimeoutNow obeyed) and "membership" (a membership change made)
+    transfers: int = 0
+    member_changes: int = 0
 
 
 RUNS: dict[str, CorpusRun] = {
@@ -58,17 +61,34 @@ RUNS: dict[str, CorpusRun] = {
         clients=2,
         covers=("loss", "partition"),
     ),
+    # leadership transfers (TimeoutNow) and membership changes beside partitions and restarts
+    "chaos-transfer-membership": CorpusRun(
+        seed=71,
+        duration_s=9,
+        faults=3,
+        snapshot_every=10000,
+        clients=2,
+        covers=("transfer", "membership"),
+        transfers=3,
+        member_changes=3,
+    ),
 }
 
 
 def coverage(trace_dir: Path) -> set[str]:
-    """coverage is what the traces show: ``snapshot-install`` if a follower installed one."""
+    """coverage is what the traces show: ``snapshot-install`` if a follower installed one,
+    ``transfer`` if a node obeyed TimeoutNow, ``membership`` if a leader made a change."""
     found: set[str] = set()
     for path in sorted(trace_dir.glob("node-*.ndjson")):
         with path.open(encoding="utf-8", errors="replace") as handle:
             for line in handle:
-                if line.startswith('{"i":"recv","m":{"k":"snap"') and '"err"' not in line:
+                accepted = '"err"' not in line
+                if line.startswith('{"i":"recv","m":{"k":"snap"') and accepted:
                     found.add("snapshot-install")
+                if line.startswith('{"i":"recv","m":{"k":"tnow"') and '"vreq"' in line:
+                    found.add("transfer")
+                if line.startswith('{"i":"member"') and accepted:
+                    found.add("membership")
     return found
 
 
@@ -85,6 +105,8 @@ async def record_chaos_run(
         check_seconds=30,
         snapshot_every=run.snapshot_every,
         workload=WorkloadConfig(clients=run.clients, keys=4),
+        transfers=run.transfers,
+        member_changes=run.member_changes,
         conformance_jobs=1,
         workdir=workdir,
         keep=True,

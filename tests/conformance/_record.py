@@ -13,7 +13,14 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from impl import KVStateMachine, Node, NodeConfig, NotLeaderError, ProposalLostError
+from impl import (
+    KVStateMachine,
+    MembershipBlockedError,
+    Node,
+    NodeConfig,
+    NotLeaderError,
+    ProposalLostError,
+)
 from impl._kv import encode_get, encode_put
 
 CLUSTER_ID = "conformance"
@@ -36,22 +43,34 @@ class TracedCluster:
     """TracedCluster runs n traced Nodes in this event loop; traces go to ``trace_dir``."""
 
     def __init__(
-        self, root: Path, trace_dir: Path | None, n: int = 3, *, snapshot_every: int = 10000
+        self,
+        root: Path,
+        trace_dir: Path | None,
+        n: int = 3,
+        *,
+        snapshot_every: int = 10000,
+        spare: int = 0,
     ) -> None:
-        ports = _free_ports(n)
-        self.peers = {f"n{i + 1}": f"127.0.0.1:{port}" for i, port in enumerate(ports)}
+        ports = _free_ports(n + spare)
+        everyone = {f"n{i + 1}": f"127.0.0.1:{port}" for i, port in enumerate(ports)}
+        self.peers = dict(list(everyone.items())[:n])
+        self.spare = dict(list(everyone.items())[n:])  # ids and addresses for joiners
         self.root = root
         self.trace_dir = trace_dir
         self.nodes: dict[str, Node] = {}
         self.snapshot_every = snapshot_every
         self._sequence = 0
 
-    def config(self, node_id: str) -> NodeConfig:
+    def address(self, node_id: str) -> str:
+        return self.peers[node_id] if node_id in self.peers else self.spare[node_id]
+
+    def config(self, node_id: str, *, join: bool = False) -> NodeConfig:
         return NodeConfig(
             node_id=node_id,
             cluster_id=CLUSTER_ID,
-            listen=self.peers[node_id],
-            peers=self.peers,
+            listen=self.address(node_id),
+            peers={node_id: self.address(node_id)} if join else self.peers,
+            join=join,
             data_dir=self.root / node_id,
             election_timeout_ms=(150, 300),
             heartbeat_ms=30,
@@ -59,8 +78,8 @@ class TracedCluster:
             snapshot_every=self.snapshot_every,
         )
 
-    async def start(self, node_id: str) -> Node:
-        node = Node(self.config(node_id), KVStateMachine())
+    async def start(self, node_id: str, *, join: bool = False) -> Node:
+        node = Node(self.config(node_id, join=join), KVStateMachine())
         await node.start()
         self.nodes[node_id] = node
         return node
@@ -88,7 +107,7 @@ class TracedCluster:
                 if all(
                     n.term == term and n.leader_id == leader
                     for i, n in self.nodes.items()
-                    if i != leader
+                    if i != leader and n.members().voters  # a joiner not yet added: no config
                 ):
                     return leader
             await asyncio.sleep(0.02)
@@ -267,6 +286,61 @@ async def transfer(cluster: TracedCluster) -> None:
     await asyncio.sleep(0.2)
 
 
+async def change_membership(
+    cluster: TracedCluster, change: Callable[[Node], int], done: Callable[[], bool]
+) -> None:
+    """change_membership asks the leader for a change until ``done()`` (thesis 4.1).
+
+    A change is refused while an earlier one is uncommitted or before an entry of the
+    leader's term has committed (the 2015 fix); the writes between attempts supply one.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20.0
+    accepted = False
+    while loop.time() < deadline:
+        if done():
+            return
+        leader = await cluster.wait_leader()
+        if not accepted:
+            with contextlib.suppress(NotLeaderError, MembershipBlockedError):
+                change(cluster.nodes[leader])
+                accepted = True
+        await cluster.put("membership", str(loop.time()))
+        await asyncio.sleep(0.1)
+    raise AssertionError("the membership change never completed")
+
+
+async def membership_transfer(cluster: TracedCluster) -> None:
+    """n4 joins (``join``), is added as a learner and promoted once caught up (thesis
+    4.2.1); leadership moves to it by TimeoutNow (3.10); the old leader is removed (4.2.2)."""
+    await cluster.start_all()
+    for i in range(3):
+        await cluster.put(f"k{i}", str(i))
+    joiner = next(iter(cluster.spare))
+    await cluster.start(joiner, join=True)
+    address = cluster.spare[joiner]
+
+    def voter() -> bool:
+        return all(joiner in n.members().voters for n in cluster.nodes.values())
+
+    await change_membership(cluster, lambda n: n.add_member(joiner, address), voter)
+    await cluster.put("with", joiner)
+    first = await cluster.wait_leader()
+    await transfer_to(cluster, joiner)
+    await cluster.put("led by", joiner)
+
+    def removed() -> bool:
+        # the removed node itself need not learn its removal (the leader stops sending)
+        others = [n for i, n in cluster.nodes.items() if i != first]
+        return all(first not in n.members().voters for n in others)
+
+    await change_membership(cluster, lambda n: n.remove_member(first), removed)
+    await cluster.stop(first)
+    await cluster.put("without", first)
+    await cluster.read("without")
+    await asyncio.sleep(0.2)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "election": election_and_writes,
     "failover": failover,
@@ -275,12 +349,13 @@ SCENARIOS: dict[str, Scenario] = {
     "snapshot-restart": snapshot_restart,
     "snapshot-install-restart": snapshot_install_restart,
     "transfer": transfer,
+    "membership-transfer": membership_transfer,
 }
 
 
 async def record(scenario: Scenario, root: Path, trace_dir: Path, n: int = 3) -> None:
     """record runs one scenario on a fresh traced cluster and stops every node."""
-    cluster = TracedCluster(root, trace_dir, n)
+    cluster = TracedCluster(root, trace_dir, n, spare=1)
     try:
         await asyncio.wait_for(scenario(cluster), timeout=60)
     finally:

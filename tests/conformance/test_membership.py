@@ -8,6 +8,7 @@ Ongaro's 2015 raft-dev fix (no change before an entry of the leader's term has c
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
@@ -19,6 +20,7 @@ from impl._core import MembershipChangeError, NotLeader, Role
 from impl._trace import TracingCore
 from properties.conformance import check_traces
 from tests.conformance._edit import edit_first, load
+from tests.conformance._record import SCENARIOS, record
 from tests.conformance._sansio import SansIOCluster
 
 Json = dict[str, Any]
@@ -239,3 +241,20 @@ def test_sentinel_for_a_change_on_an_idle_cluster_conforms(tmp_path: Path) -> No
     assert not result.global_only, result.render()
     n1 = load(tmp_path / "node-n1.ndjson")
     assert [("err" in e) for e in n1 if e.get("i") == "sentinel"] == [False, True]
+
+
+@pytest.mark.network
+def test_real_nodes_join_transfer_and_remove_conform(tmp_path: Path) -> None:
+    """Reference: thesis 4.1, 4.2.1, 4.2.2, 3.10; in-process Nodes over grpc with SQLite: a
+    ``join`` node is added, promoted by the driver once caught up, takes leadership by
+    TimeoutNow, and removes the first leader; every node fully replayed."""
+    traces = tmp_path / "traces"
+    asyncio.run(record(SCENARIOS["membership-transfer"], tmp_path / "data", traces))
+    result = check_traces([traces])
+    assert result.ok, result.render()
+    assert result.nodes == 4
+    assert not result.global_only, result.render()
+    events = [e for path in traces.iterdir() for e in load(path)]
+    ops = sorted(e["op"] for e in events if e.get("i") == "member" and "err" not in e)
+    assert ops == ["add", "promote", "remove"]
+    assert any(e.get("i") == "recv" and e["m"]["k"] == "tnow" and e.get("out") for e in events)
