@@ -11,7 +11,8 @@ two only when `max_elections` / `max_drops` bound them; otherwise they stay 0 an
 states). Client request k carries payload b"k" and read k has read id k, so distinct requests
 are distinct entries and each read is tracked on its own.
 
-Membership inputs (AddLearner, PromoteLearner, RemoveServer; thesis 4.1) and
+Membership inputs (AddLearner, PromoteLearner, RemoveServer; thesis 4.1, with the operator's
+AppendSentinel that gives a change an entry of the leader's term to wait for) and
 TransferLeadership (thesis 3.10) are offered to a leader while their budgets last: with the
 prefilter on, only the changes its configuration in use allows in form (add a non-member,
 promote a learner, remove a member); `spec.change_blocked` and the catch-up rule are left to
@@ -26,6 +27,7 @@ from properties.explore._config import ExploreConfig
 from spec import (
     Action,
     AddLearner,
+    AppendSentinel,
     CheckQuorum,
     ClientRequest,
     ClusterState,
@@ -162,6 +164,8 @@ class Menu:
         in_use = config_in_use(node)
         offer_all = not config.prefilter
         if budget[_CHANGES] < config.max_changes:
+            # The operator's sentinel: an entry of the leader's term for a change to wait on.
+            out.append(NodeInput(i, AppendSentinel()))
             for peer in range(config.nodes):
                 if offer_all or (peer not in in_use.members):
                     out.append(NodeInput(i, AddLearner(peer)))

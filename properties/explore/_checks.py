@@ -7,7 +7,8 @@ and that part repeats across many states, so a verdict is memoised on exactly th
 * the node-only claims (election safety, leader votes, log matching, commit within log,
   leader completeness, state machine safety) read `cluster.nodes` alone: keyed by the node
   numbers;
-* one vote per term and persist-before-send read nodes, disks and network: keyed by those;
+* one vote per term reads nodes, disks and network: keyed by those; persist-before-send
+  reads only the disks and the network (a message's sender's disk): keyed by those two;
 * read safety reads the ghost reads alone: keyed by them;
 * every transition invariant compares each node before and after the step, pair by pair
   (`zip(before.nodes, after.nodes)`), looking at nothing else but the action, and holds for
@@ -31,9 +32,10 @@ import properties
 from properties import _invariants as inv
 from properties._invariants import Violation
 from properties.explore._engine import DELIVER, Engine, IntAction, IntState
-from spec import ClusterState, VoteRequest
+from spec import ClusterState, Role, VoteRequest, VoteResponse
 
 __all__ = [
+    "DISKS_NETWORK",
     "NODES_DISKS_NETWORK",
     "NODE_ONLY",
     "PER_NODE_TRANSITIONS",
@@ -55,9 +57,8 @@ NODE_ONLY: frozenset[Callable[..., str | None]] = frozenset(
         inv.config_near_committed,
     }
 )
-NODES_DISKS_NETWORK: frozenset[Callable[..., str | None]] = frozenset(
-    {inv.one_vote_per_term, inv.persist_before_send}
-)
+NODES_DISKS_NETWORK: frozenset[Callable[..., str | None]] = frozenset({inv.one_vote_per_term})
+DISKS_NETWORK: frozenset[Callable[..., str | None]] = frozenset({inv.persist_before_send})
 READS_ONLY: frozenset[Callable[..., str | None]] = frozenset({inv.read_safety})
 PER_NODE_TRANSITIONS: frozenset[Callable[..., str | None]] = frozenset(
     {
@@ -88,8 +89,9 @@ class Checks:
         states = list(enumerate(properties.STATE_INVARIANTS))
         self._nodes = [(k, x.name, x.check) for k, x in states if x.check in NODE_ONLY]
         self._network = [(k, x.name, x.check) for k, x in states if x.check in NODES_DISKS_NETWORK]
+        self._disks_network = [(k, x.name, x.check) for k, x in states if x.check in DISKS_NETWORK]
         self._reads = [(k, x.name, x.check) for k, x in states if x.check in READS_ONLY]
-        known = NODE_ONLY | NODES_DISKS_NETWORK | READS_ONLY
+        known = NODE_ONLY | NODES_DISKS_NETWORK | DISKS_NETWORK | READS_ONLY
         self._whole = [(k, x.name, x.check) for k, x in states if x.check not in known]
         edges = list(enumerate(properties.TRANSITION_INVARIANTS))
         self._per_node = [(k, x.name, x.check) for k, x in edges if x.check in PER_NODE_TRANSITIONS]
@@ -101,40 +103,142 @@ class Checks:
         ]
         paired = PER_NODE_TRANSITIONS | PER_NODE_WITH_DISKS_TRANSITIONS | VOTE_DELIVERY_TRANSITIONS
         self._whole_edge = [(k, x.name, x.check) for k, x in edges if x.check not in paired]
+        # Without whole-edge claims, an edge where no node stepped and nothing was delivered
+        # (drop, duplicate, crash, partition) cannot break a transition invariant.
+        self.has_whole_edge = bool(self._whole_edge)
         self._by_delivery: dict[tuple[int, int, tuple[int, ...], tuple[int, ...]], Found] = {}
         self._by_nodes: dict[tuple[int, ...], Found] = {}
         self._by_network: dict[tuple[tuple[int, ...], ...], Found] = {}
+        # Exact screens for the two claims every new state needs (see `_votes_clear`).
+        self._screen_votes = [c for _, _, c in self._network] == [inv.one_vote_per_term]
+        self._screen_persist = [c for _, _, c in self._disks_network] == [inv.persist_before_send]
+        self._node_evidence: dict[int, tuple[tuple[tuple[int, int], int], ...]] = {}
+        self._message_evidence: dict[int, tuple[tuple[int, int], int] | tuple[()]] = {}
+        self._message_persisted: dict[int, bool] = {}
         self._by_reads: dict[object, Found] = {}
         self._by_pair: dict[tuple[int, int, int], Found] = {}
         self._by_pair_disks: dict[tuple[int, int, int, tuple[int, ...]], Found] = {}
 
     def state(self, state: IntState) -> list[Violation]:
-        """state is `properties.check_state(materialise(state))`."""
+        """state is `properties.check_state(materialise(state))`.
+
+        Each table is looked up first; the state is materialised at most once, and only when
+        some table misses.
+        """
         nodes, disks, network, _, _, reads = state
+        cluster: ClusterState | None = None
         found = self._by_nodes.get(nodes)
         if found is None:
-            found = self._by_nodes[nodes] = self._run(self._nodes, state)
-        key = (nodes, disks, network)
-        more = self._by_network.get(key)
-        if more is None:
-            more = self._by_network[key] = self._run(self._network, state)
+            cluster = self.engine.materialise(state)
+            found = self._by_nodes[nodes] = self._run(self._nodes, cluster)
+        more = _NOTHING
+        if self._network and not (self._screen_votes and self._votes_clear(state)):
+            key = (nodes, disks, network)
+            cached = self._by_network.get(key)
+            if cached is None:
+                if cluster is None:
+                    cluster = self.engine.materialise(state)
+                cached = self._by_network[key] = self._run(self._network, cluster)
+            more = cached
+        if self._disks_network and not (self._screen_persist and self._persist_clear(state)):
+            if cluster is None:
+                cluster = self.engine.materialise(state)
+            more += self._run(self._disks_network, cluster)
         if self._reads:
             again = self._by_reads.get(reads)
             if again is None:
-                again = self._by_reads[reads] = self._run(self._reads, state)
+                if cluster is None:
+                    cluster = self.engine.materialise(state)
+                again = self._by_reads[reads] = self._run(self._reads, cluster)
             more += again
         if self._whole:
-            more += self._run(self._whole, state)
+            if cluster is None:
+                cluster = self.engine.materialise(state)
+            more += self._run(self._whole, cluster)
         if not found and not more:
             return []
         return [violation for _, violation in sorted((*found, *more), key=lambda f: f[0])]
 
+    # --- screens: exact "certainly holds" tests from memoised parts of a state -------------
+
+    def _votes_clear(self, state: IntState) -> bool:
+        """_votes_clear: no voter has two candidates in one term across the state's evidence.
+
+        The evidence is `_invariants._vote_evidence`'s, taken apart: each node's memory and
+        tally, each (position, disk), each granted vote reply in flight, memoised per part.
+        True means one_vote_per_term holds; False sends the state to the invariant itself.
+        """
+        seen: dict[tuple[int, int], int] = {}
+        node_ev = self._node_evidence
+        for a in state[0]:
+            items = node_ev.get(a)
+            if items is None:
+                items = node_ev[a] = self._evidence_of_node(a)
+            for key, candidate in items:
+                if seen.setdefault(key, candidate) != candidate:
+                    return False
+        disk_objs = self.engine.disk_objs
+        for i, d in enumerate(state[1]):
+            disk = disk_objs[d]
+            vote = disk.voted_for
+            if vote is not None and seen.setdefault((i, disk.term), vote) != vote:
+                return False
+        msg_ev = self._message_evidence
+        for m in state[2]:
+            item = msg_ev.get(m)
+            if item is None:
+                item = msg_ev[m] = self._evidence_of_message(m)
+            if item and seen.setdefault(item[0], item[1]) != item[1]:
+                return False
+        return True
+
+    def _evidence_of_node(self, a: int) -> tuple[tuple[tuple[int, int], int], ...]:
+        node = self.engine.node_objs[a]
+        out = []
+        if node.voted_for is not None:
+            out.append(((node.id, node.term), node.voted_for))
+        if node.role in (Role.CANDIDATE, Role.LEADER):
+            out.extend(((voter, node.term), node.id) for voter in node.votes)
+        return tuple(out)
+
+    def _evidence_of_message(self, m: int) -> tuple[tuple[int, int], int] | tuple[()]:
+        message = self.engine.msg_objs[m]
+        if isinstance(message, VoteResponse) and message.granted and not message.prevote:
+            return ((message.src, message.request_term), message.dst)
+        return ()
+
+    def _persist_clear(self, state: IntState) -> bool:
+        """_persist_clear: persist_before_send passes on every in-flight message by itself.
+
+        The invariant judges each message against its sender's disk alone, so the verdict
+        is memoised per (message, disk) and computed by the invariant on a one-message state.
+        """
+        engine = self.engine
+        disks = state[1]
+        msg_src = engine.msg_src
+        verdicts = self._message_persisted
+        for m in state[2]:
+            key = m << 32 | disks[msg_src[m]]
+            ok = verdicts.get(key)
+            if ok is None:
+                ok = verdicts[key] = self._persisted(m, disks[msg_src[m]])
+            if not ok:
+                return False
+        return True
+
+    def _persisted(self, m: int, d: int) -> bool:
+        engine = self.engine
+        message = engine.msg_objs[m]
+        disks = [engine.disk_objs[d]] * engine.size
+        one = ClusterState(nodes=(), disks=tuple(disks), network=(message,))
+        return all(check(one) is None for _, _, check in self._disks_network)
+
+    @staticmethod
     def _run(
-        self, checks: list[tuple[int, str, Callable[..., str | None]]], state: IntState
+        checks: list[tuple[int, str, Callable[..., str | None]]], cluster: ClusterState
     ) -> Found:
         if not checks:
             return _NOTHING
-        cluster = self.engine.materialise(state)
         out = []
         for k, name, check in checks:
             detail = check(cluster)

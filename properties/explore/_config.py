@@ -209,10 +209,11 @@ WIDE = ExploreConfig(
 )
 
 # `membership`: three voters and one outsider (thesis 4.1, 4.2.1). A leader must commit an
-# entry of its term before it may change the configuration, so a request comes first; then
-# it can add node 3 as a learner, catch it up, promote it, or remove a server (two changes per
-# run). Every run of up to 14 actions is checked; a learner's configuration commits at depth
-# 14, a promotion needs about 20 (reached by `membership-small`).
+# entry of its term before it may change the configuration (a client request or the
+# operator's AppendSentinel supplies one); then it can add node 3 as a learner, catch it up,
+# promote it, or remove a server (two changes per run). Every run of up to 14 actions is
+# checked: a learner's configuration commits within it; a promotion needs about 20 actions
+# on four nodes (reached by `membership-small`).
 MEMBERSHIP = ExploreConfig(
     nodes=4,
     voters=(0, 1, 2),

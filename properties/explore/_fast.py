@@ -22,7 +22,7 @@ from properties import _invariants
 from properties.explore._actions import ZERO_BUDGET, Budget, within_bounds
 from properties.explore._checks import Checks
 from properties.explore._config import ExploreConfig, ExploreResult
-from properties.explore._engine import Engine, IntAction, IntState, NodeStepFn
+from properties.explore._engine import DELIVER, Engine, IntAction, IntState, NodeStepFn
 from properties.explore._search import (
     _INDEX_BITS,
     _INDEX_MASK,
@@ -120,6 +120,7 @@ class _FastSearch(_Search):
         check_state = self.checks.state
         check_transition = self.checks.transition
         charge = self.charge
+        whole_edge = self.checks.has_whole_edge
         seen: set[tuple[IntState, Budget]] = set()
         for number, (state, budget, fp) in enumerate(chunk):
             if tick and number % _TICK_EVERY == 0:
@@ -138,10 +139,12 @@ class _FastSearch(_Search):
                 if len(new[2]) > max_messages or (changed >= 0 and not node_ok[new[0][changed]]):
                     continue
                 stats.edges += 1
-                broken = check_transition(state, action, new, changed, event)
-                if broken:
-                    stats.found = _Found(fp, index, broken[0].invariant, broken[0].detail)
-                    return stats
+                # No node stepped and nothing delivered: only whole-edge claims can object.
+                if changed >= 0 or action[0] == DELIVER or whole_edge:
+                    broken = check_transition(state, action, new, changed, event)
+                    if broken:
+                        stats.found = _Found(fp, index, broken[0].invariant, broken[0].detail)
+                        return stats
                 budget2 = budget if action[3] < 0 else charge(budget, action[3])
                 concrete = (new, budget2)
                 if concrete in seen:  # reached already in this level: a duplicate for sure

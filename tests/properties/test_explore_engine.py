@@ -18,6 +18,7 @@ import properties
 import spec
 from properties.explore import ZERO_BUDGET, ExploreConfig, StepFn, explore, fast_path_applies
 from properties.explore._checks import (
+    DISKS_NETWORK,
     NODE_ONLY,
     NODES_DISKS_NETWORK,
     PER_NODE_TRANSITIONS,
@@ -198,7 +199,7 @@ def test_every_invariant_is_classified_or_run_whole() -> None:
     """
     state_checks = {x.check for x in properties.STATE_INVARIANTS}
     edge_checks = {x.check for x in properties.TRANSITION_INVARIANTS}
-    assert state_checks == NODE_ONLY | NODES_DISKS_NETWORK | READS_ONLY
+    assert state_checks == NODE_ONLY | NODES_DISKS_NETWORK | DISKS_NETWORK | READS_ONLY
     paired = PER_NODE_TRANSITIONS | PER_NODE_WITH_DISKS_TRANSITIONS | VOTE_DELIVERY_TRANSITIONS
     assert edge_checks == paired
 
@@ -241,3 +242,35 @@ def test_double_vote_step_fn_still_found_on_the_plain_search() -> None:
     result = explore(replace(config, heartbeats=False, check_quorum=False), step_fn=double_vote)
     assert not result.ok
     assert result.violation in {"one_vote_per_term", "election_safety"}
+
+
+def test_vote_and_persist_screens_pass_conflicts_to_the_invariants() -> None:
+    """The exact screens for one_vote_per_term and persist_before_send never hide a violation.
+
+    Reference: Figure 2 (one vote per term; persist before responding). A node whose memory
+    votes for 1 while its disk holds a vote for 2 in the same term, and a granted vote reply in
+    flight ahead of the voter's disk, must both be reported, exactly as check_state does.
+    """
+    config = ExploreConfig(nodes=3)
+    engine = Engine(config, spec.step)
+    checks = Checks(engine)
+    base = spec.initial_cluster(3)
+    voter = replace(base.nodes[0], term=1, voted_for=1)
+    two_votes = replace(
+        base,
+        nodes=(voter, *base.nodes[1:]),
+        disks=(spec.Durable(term=1, voted_for=2), *base.disks[1:]),
+    )
+    early = replace(
+        base,
+        network=(
+            spec.VoteResponse(src=1, dst=0, term=1, prevote=False, granted=True, request_term=1),
+        ),
+    )
+    for cluster, name in ((two_votes, "one_vote_per_term"), (early, "persist_before_send")):
+        state = engine.state(cluster)
+        want = properties.check_state(cluster)
+        assert name in {v.invariant for v in want}
+        assert checks.state(state) == want
+    clean = engine.state(base)
+    assert checks.state(clean) == properties.check_state(base) == []

@@ -30,6 +30,7 @@ from properties.mutants._engines import Verdict
 from properties.mutants._harness import explorer_settings
 from spec import (
     AddLearner,
+    AppendSentinel,
     ClusterState,
     ElectionTimeout,
     NodeInput,
@@ -91,6 +92,7 @@ def test_membership_inputs_are_offered_to_a_leader_by_its_configuration() -> Non
     assert leader.nodes[0].role is Role.LEADER
     offered = enumerate_actions(leader, ZERO_BUDGET, config)
     assert NodeInput(0, PromoteLearner(1)) in offered
+    assert NodeInput(0, AppendSentinel()) in offered
     assert NodeInput(0, RemoveServer(1)) in offered
     assert NodeInput(0, RemoveServer(0)) in offered
     assert not any(isinstance(a, NodeInput) and isinstance(a.input, AddLearner) for a in offered)
