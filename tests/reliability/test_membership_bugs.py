@@ -10,7 +10,8 @@ With the ``learner-quorum`` bug (properties.chaos._seeded_node, patched into the
 processes; impl/ untouched) the leader counts the learner and acknowledges them; the two
 voters meanwhile elect a leader without those entries, and after the heal the harness's
 own checks report what was acknowledged and then lost: the durability check (Raft paper
-section 5.4, State Machine Safety) and the linearizability check (thesis 6.3).
+section 5.4, State Machine Safety) and the linearizability check (thesis 6.3); trace
+conformance, replaying the leader through the spec, sees the commit index it must not have.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pytest
 from impl import ClientError, KVClient
 from properties.chaos import ChaosCluster, MemberNemesis, check_durability
 from properties.chaos._durability import DurabilityResult
+from properties.conformance import check_traces
 from properties.linearizability import CheckResult, History, Operation, OpKind, Verdict, check
 
 # Slow elections (as in test_seeded_bugs): the cut-off leader keeps leading, and writing,
@@ -42,6 +44,8 @@ class _Outcome:
     detail: str = ""
     durability: DurabilityResult | None = None
     linearizability: CheckResult | None = None
+    trace_problems: int = -1
+    trace_report: str = ""
 
 
 async def _put(out: _Outcome, client: KVClient, who: int, key: str, value: bytes) -> bool:
@@ -113,9 +117,12 @@ async def _learner_cut_off_with_leader(workdir: Path, bug: str | None) -> _Outco
             reads = {key: await _get(out, client, 3, key) for key in sorted(out.acked)}
         out.durability = check_durability(out.acked, reads)
         out.linearizability = check(out.history.operations)
-        return out
     finally:
         await cluster.close()
+    traces = check_traces([cluster.trace_dir], jobs=1)
+    out.trace_problems = len(traces.divergences) + len(traces.violations) + len(traces.errors)
+    out.trace_report = traces.render()
+    return out
 
 
 @pytest.mark.slow
@@ -134,6 +141,9 @@ def test_a_leader_that_counts_its_learner_in_the_quorum_loses_acknowledged_write
     assert out.durability.lost > 0, text
     assert all(k.startswith("d-cut-") for k in out.durability.lost_keys), text
     assert out.linearizability.verdict is Verdict.NOT_LINEARIZABLE, text
+    # Trace conformance replays the leader through the spec, which counts voters only.
+    print("\n".join(out.trace_report.splitlines()[:16]))
+    assert out.trace_problems > 0, out.trace_report
 
 
 @pytest.mark.slow
@@ -148,3 +158,4 @@ def test_without_the_bug_the_cut_off_leader_acknowledges_nothing(tmp_path: Path)
     assert out.durability.lost == 0, text
     assert out.durability.acknowledged >= 6  # the writes before the cut and after the heal
     assert out.linearizability.verdict is Verdict.LINEARIZABLE, text
+    assert out.trace_problems == 0, out.trace_report
