@@ -13,9 +13,9 @@ Actions (one at a time, each bounded in time):
   leader to add it (AddMember: it joins as a learner and the leader promotes it once it has
   caught up), and wait until it is a voter of a committed configuration.
 - **readd**: the same for a node removed earlier, with a fresh data directory.
-- **remove** a follower, or **remove the leader** (thesis 4.2.2: it leads until the
-  configuration without it commits, then steps down); once the removal has committed the
-  node is stopped for good.
+- **remove the leader** (thesis 4.2.2: it leads until the configuration without it commits,
+  then steps down) or **remove** a follower, alternately, the leader first; once the
+  removal has committed the node is stopped for good.
 
 The voter count stays within [``min_voters``, ``max_voters``]: at the lower bound the next
 change is an addition, at the upper bound a removal, and in between additions and removals
@@ -123,6 +123,7 @@ class MemberNemesis:
         self.wait_s = wait_s
         self._last_change: MemberOp | None = None
         self._next_id = len(cluster.ids) + 1
+        self._removals = 0
         self.stop = asyncio.Event()
 
     @property
@@ -240,9 +241,9 @@ class MemberNemesis:
 
     async def _transfer(self, pick: int) -> tuple[str, bool, str]:
         cluster = self.cluster
-        leader = await cluster.leader()
+        leader = await cluster.wait_for_leader(3.0)
         if leader is None:
-            return "-", False, "no leader to ask"
+            return "-", False, "no leader to ask within 3 s"
         others = [n for n in cluster.ids if n != leader]
         if not others:
             return "-", False, "no other member"
@@ -298,13 +299,16 @@ class MemberNemesis:
                 self._next_id += 1
             ok, detail = await self._add(node)
         else:
-            leader = await self.cluster.leader()
-            if leader is not None and pick % 3 == 0:
+            leader = await self.cluster.wait_for_leader(3.0)
+            # Removals alternate, the leader first (thesis 4.2.2's harder case), then a follower.
+            if leader is not None and self._removals % 2 == 0:
                 op, node = MemberOp.REMOVE_LEADER, leader
             else:
                 followers = [n for n in self.cluster.ids if n != leader]
                 op, node = MemberOp.REMOVE, followers[pick % len(followers)]
             ok, detail = await self._remove(node)
+            if ok:
+                self._removals += 1
         if ok:  # a change the faults defeated is tried again in the same direction
             self._last_change = op
         return op, node, ok, detail
