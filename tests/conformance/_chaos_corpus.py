@@ -63,13 +63,13 @@ RUNS: dict[str, CorpusRun] = {
     ),
     # leadership transfers (TimeoutNow) and membership changes beside partitions and restarts
     "chaos-transfer-membership": CorpusRun(
-        seed=71,
-        duration_s=9,
+        seed=72,
+        duration_s=12,
         faults=3,
         snapshot_every=10000,
         clients=2,
         covers=("transfer", "membership"),
-        transfers=3,
+        transfers=4,
         member_changes=3,
     ),
 }

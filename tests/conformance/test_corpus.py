@@ -21,6 +21,7 @@ def test_corpus_is_small_and_complete() -> None:
     expected = [
         "chaos-lossy-churn",
         "chaos-partition-restart-all",
+        "chaos-transfer-membership",
         "election",
         "failover",
         "multiprocess",
@@ -37,7 +38,7 @@ def test_corpus_is_small_and_complete() -> None:
 def test_corpus_conforms() -> None:
     result = check_traces([CORPUS])
     assert result.ok, result.render()
-    assert result.runs == 9 and result.nodes == 27
+    assert result.runs == 10 and result.nodes == 31
     # only the snapshot followers may be checked globally only, and only after an install
     # (and, in snapshot-install-restart, the restart from a snapshot it never saw built)
     chaos = CORPUS / "chaos-partition-restart-all" / "node-n1.ndjson.gz"
@@ -108,3 +109,14 @@ def test_restart_from_an_unseen_snapshot_starts_the_ready_discipline_afresh() ->
     assert first_ready["cmt"][0] == base + 1, "applying restarts at the base"
     result = check_traces([run])
     assert result.ok, result.render()
+
+
+def test_transfer_membership_run_obeys_timeout_now_and_changes_members() -> None:
+    """Reference: thesis 3.10, 4.1, 4.2.1; the run is for transfers and membership changes,
+    and those nodes stay fully replayed (the global-only list above has none of it)."""
+    run = CORPUS / "chaos-transfer-membership"
+    events = [e for path in sorted(run.iterdir()) for e in load(path)]  # headers too
+    obeyed = [e for e in events if e.get("i") == "recv" and e["m"]["k"] == "tnow" and "out" in e]
+    ops = sorted({e["op"] for e in events if e.get("i") == "member" and "err" not in e})
+    joined = [e for e in events if e.get("format") and e.get("join")]
+    assert obeyed and ops == ["add", "promote", "remove"] and joined
