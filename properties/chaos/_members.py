@@ -97,6 +97,7 @@ class _Config:
     learners: dict[str, str]
     committed: bool
     leader: str
+    from_leader: bool  # the answer came from the leader itself, not a follower's view
 
 
 class MemberNemesis:
@@ -185,22 +186,18 @@ class MemberNemesis:
             )
             return resp
 
-        resp = None
-        # ListMembers answers on any node; only the leader's answer is current, so follow
-        # its ``leader`` field once.
-        for _ in range(3):
-            resp = await client.call_leader(call)
-            leader = resp.leader
-            if not leader or leader not in self.cluster.ports:
-                break
+        # ListMembers answers on any node; only the leader's answer is current (a follower
+        # may not have seen the latest change), so ask the leader it names directly.
+        resp = await client.call_leader(call)
+        leader = resp.leader
+        from_leader = False
+        if leader and leader in self.cluster.ports:
             direct = await call(client.channel(self.cluster.address(leader)), 1.0)
             if direct.leader == leader:
-                resp = direct
-                break
-        assert resp is not None
+                resp, from_leader = direct, True
         voters = {m.member.id: m.member.address for m in resp.members if m.voter}
         learners = {m.member.id: m.member.address for m in resp.members if not m.voter}
-        return _Config(voters, learners, resp.committed, resp.leader)
+        return _Config(voters, learners, resp.committed, resp.leader, from_leader)
 
     async def _wait_config(
         self, done: Callable[[_Config], bool], seconds: float
@@ -214,7 +211,7 @@ class MemberNemesis:
                 except (ClientError, aio.AioRpcError):
                     await asyncio.sleep(0.2)
                     continue
-                if last.committed and done(last):
+                if last.from_leader and last.committed and done(last):
                     return True, last
                 await asyncio.sleep(0.15)
         return False, last
