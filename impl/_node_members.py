@@ -234,14 +234,16 @@ class MembershipDriver:
     def accepts(self, core: RaftCore | None, sender: str, from_leader: bool) -> bool:
         """accepts says whether the transport passes a message from sender on to the core.
 
-        Members of the config in use, and peers not yet disconnected, are
-        accepted; an unknown sender only with a leader's message (append or
-        snapshot), which the core accepts from the leader of its term (a new
-        learner has never heard of its leader; a joining node knows no config).
+        Members of the config in use and peers not yet disconnected (the dialed
+        set, which sync_peers keeps to the config in use: a set lookup, as this
+        runs per message) are accepted; an unknown sender only with a leader's
+        message (append or snapshot), which the core accepts from the leader of
+        its term (a new learner has never heard of its leader; a joining node
+        knows no config). The core checks again either way.
         """
         if sender == self._node_id or not sender:
             return False
-        if sender in self.addresses(core) or sender in self._dialed:
+        if sender in self._dialed:
             return True
         if core is not None and sender == core.leader_id:
             return True  # the leader we follow, even if it has left our config
