@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 
-from impl import KVClient, RaftClient
-from impl._core import Role
+from impl import KVClient, KVStateMachine, RaftClient
+from impl._core import Entry, EntryKind, HardState, Role, SnapshotMeta
+from impl._kv import encode_put
+from impl._node_storage import STORE_NAME
+from impl._storage import SqliteStorage
 
-from ._memberutil import MemberCluster, change_members, wait_for
+from ._memberutil import CLUSTER_ID, MemberCluster, change_members, wait_for
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 
@@ -227,3 +230,34 @@ def test_far_behind_follower_learns_the_config_from_install_snapshot(tmp_path: P
         assert node.members().voters["n4"] == c.address("n4")
 
     run(tmp_path, body, snapshot_every=5)
+
+
+def test_store_from_before_membership_starts_with_the_configured_peers(tmp_path: Path) -> None:
+    """A data dir written before membership changes (snapshot meta without a config).
+
+    Reference: thesis 4.1: with no config entry in its log and none in its snapshot, a
+    node uses its initial config, here the configured peers with their addresses.
+    """
+
+    async def main() -> None:
+        c = MemberCluster(tmp_path, n=1, spare=0)
+        config = c.config("n1")
+        config.data_dir.mkdir(parents=True)
+        machine = KVStateMachine()
+        machine.apply(encode_put("old", b"1", "", 0))
+        store = SqliteStorage(config.data_dir / STORE_NAME, CLUSTER_ID, "n1")
+        store.save(HardState(1, "n1", 0), [Entry(1, 1, EntryKind.NORMAL, b"")])
+        store.save_snapshot(SnapshotMeta(1, 1, ("n1",)), machine.snapshot())
+        store.close()
+        try:
+            node = await c.start("n1")
+            assert dict(node.members().voters) == {"n1": c.address("n1")}
+            await c.wait_leader(["n1"])
+            assert c.machines["n1"].get("old") == b"1"
+            await node.propose(encode_put("new", b"2", "", 0))  # an entry of this term
+            index = node.add_member("n2", "127.0.0.1:1")  # membership works on the old store
+            assert node.members().index == index and "n2" in node.members().learners
+        finally:
+            await c.stop_all()
+
+    asyncio.run(main())
