@@ -12,7 +12,12 @@ Actions (one at a time, each bounded in time):
 - **add** (thesis 4.1, 4.2.1): start a new node with ``--join`` (no configuration), ask the
   leader to add it (AddMember: it joins as a learner and the leader promotes it once it has
   caught up), and wait until it is a voter of a committed configuration.
-- **readd**: the same for a node removed earlier, with a fresh data directory.
+- **readd**: the same for a machine whose node was removed earlier, with a fresh data
+  directory and, by default, a new member id (``n2`` comes back as ``n2.2``): a server that
+  lost its disk must not rejoin under its old id, whose votes it has forgotten (it could
+  vote twice in a term; etcd refuses a removed member id for the same reason). With
+  ``readd_same_id`` it comes back as ``n2`` with a blank store, which trace conformance
+  refuses as a restart that lost its durable state.
 - **remove the leader** (thesis 4.2.2: it leads until the configuration without it commits,
   then steps down) or **remove** a follower, alternately, the leader first; once the
   removal has committed the node is stopped for good.
@@ -113,6 +118,7 @@ class MemberNemesis:
         min_voters: int = 3,
         max_voters: int = 5,
         wait_s: float = 12.0,
+        readd_same_id: bool = False,
     ) -> None:
         self.cluster = cluster
         self.actions = actions
@@ -122,6 +128,7 @@ class MemberNemesis:
         self.min_voters = min_voters
         self.max_voters = max_voters
         self.wait_s = wait_s
+        self.readd_same_id = readd_same_id
         self._last_change: MemberOp | None = None
         self._next_id = len(cluster.ids) + 1
         self._removals = 0
@@ -177,27 +184,36 @@ class MemberNemesis:
         return RaftClient(self.cluster.client_addresses, deadline_s=deadline_s, rpc_timeout_s=1.0)
 
     async def _config(self, client: RaftClient) -> _Config:
-        """_config asks the leader for the configuration it uses."""
+        """_config asks every member for the configuration it uses; the leader's answer wins.
 
-        async def call(channel: aio.Channel, timeout: float) -> client_pb2.ListMembersResponse:
-            stub = client_pb2_grpc.RaftClientStub(channel)
-            resp: client_pb2.ListMembersResponse = await stub.ListMembers(
-                client_pb2.ListMembersRequest(), timeout=timeout
-            )
-            return resp
+        ListMembers answers on any node, but only the leader's view is current (a follower
+        may not have seen the latest change, and a removed node knows no leader at all), so
+        the answer used is one from a node that names itself as leader (the latest config
+        if two do, an old leader not yet deposed among them); else any, marked as such.
+        """
 
-        # ListMembers answers on any node; only the leader's answer is current (a follower
-        # may not have seen the latest change), so ask the leader it names directly.
-        resp = await client.call_leader(call)
-        leader = resp.leader
-        from_leader = False
-        if leader and leader in self.cluster.ports:
-            direct = await call(client.channel(self.cluster.address(leader)), 1.0)
-            if direct.leader == leader:
-                resp, from_leader = direct, True
+        async def ask(node: str) -> tuple[str, client_pb2.ListMembersResponse | None]:
+            stub = client_pb2_grpc.RaftClientStub(client.channel(self.cluster.address(node)))
+            try:
+                resp: client_pb2.ListMembersResponse = await stub.ListMembers(
+                    client_pb2.ListMembersRequest(), timeout=1.0
+                )
+            except aio.AioRpcError:
+                return node, None
+            return node, resp
+
+        answers = await asyncio.gather(*(ask(n) for n in self.cluster.ids))
+        got = [(n, r) for n, r in answers if r is not None]
+        if not got:
+            raise ClientError("no member answered ListMembers")
+        leaders = [(r.config_index, n, r) for n, r in got if r.leader == n]
+        if leaders:
+            _, _, resp = max(leaders, key=lambda t: (t[0], t[1]))
+        else:
+            resp = got[0][1]
         voters = {m.member.id: m.member.address for m in resp.members if m.voter}
         learners = {m.member.id: m.member.address for m in resp.members if not m.voter}
-        return _Config(voters, learners, resp.committed, resp.leader, from_leader)
+        return _Config(voters, learners, resp.committed, resp.leader, bool(leaders))
 
     async def _wait_config(
         self, done: Callable[[_Config], bool], seconds: float
@@ -290,7 +306,15 @@ class MemberNemesis:
         if adding:
             retired = list(self.cluster.retired)
             if retired and pick % 2 == 0:
-                op, node = MemberOp.READD, retired[pick % len(retired)]
+                old = retired[pick % len(retired)]
+                op, node = MemberOp.READD, old
+                if not self.readd_same_id:
+                    machine = old.split(".")[0]
+                    n = 2
+                    while f"{machine}.{n}" in self.cluster.ports:
+                        n += 1
+                    node = f"{machine}.{n}"
+                    self.cluster.retired.remove(old)  # that id never comes back
             else:
                 op, node = MemberOp.ADD, f"n{self._next_id}"
                 self._next_id += 1

@@ -12,8 +12,8 @@ and reopens its SQLite data directory.
 Membership (thesis 4.1): ``ids`` is the set of nodes the harness runs as members now.
 ``add_node`` makes a port and proxy for a new node, ``start`` then runs it with
 ``--join`` (no configuration: it waits to be added); ``retire`` stops a removed node
-for good. A node re-added after its removal gets a fresh data directory
-(``data/<id>.<generation>``), like a replaced machine.
+for good. The membership nemesis re-adds a removed machine under a new id (``n2.2``); a
+node re-added under its old id gets a fresh data directory (``data/<id>~<generation>``).
 
 With ``seeded_bug`` every node runs through ``properties.chaos._seeded_node``,
 which patches that bug into the implementation before running the same CLI.
@@ -156,7 +156,7 @@ class ChaosCluster:
 
     def data_dir(self, node: str) -> Path:
         gen = self.generation.get(node, 0)
-        return self.workdir / "data" / (node if gen <= 1 else f"{node}.{gen}")
+        return self.workdir / "data" / (node if gen <= 1 else f"{node}~{gen}")
 
     def _peers_arg(self, node: str) -> str:
         if node in self.joined:

@@ -62,6 +62,7 @@ class ChaosConfig:
     member_changes: int = 0
     member_gap_s: float = 2.0
     max_voters: int = 5
+    readd_same_id: bool = False
 
 
 @dataclass
@@ -174,6 +175,7 @@ async def _exercise(
         workload.set_addresses,
         min_voters=min(3, cfg.nodes),
         max_voters=max(cfg.max_voters, cfg.nodes),
+        readd_same_id=cfg.readd_same_id,
     )
     clients = asyncio.create_task(workload.run())
     chaos = asyncio.create_task(injector.run())

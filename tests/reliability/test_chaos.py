@@ -250,3 +250,62 @@ def test_the_caller_socket_is_found_in_tcp6_as_a_v4_mapped_address(tmp_path: Pat
     assert socket_owner_inode(0x1F90, 0xA741, tables) == 112233
     assert socket_owner_inode(0x1F90, 0xA742, tables) is None  # another listener
     assert socket_owner_inode(0xB81E, 0xA741, (str(tmp_path / "missing"),)) is None
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_changes_without_faults_remove_the_leader_re_add_and_keep_every_write(
+    tmp_path: Path,
+) -> None:
+    """Six changes in a row under two writing clients: add, remove the leader, re-add, ...
+
+    Reference: thesis 4.2.1 (a new server joins as a learner, promoted once caught up),
+    4.2.2 (a removed leader steps down once the configuration without it commits), and
+    section 5.4 (every acknowledged write survives). A re-added node gets a fresh data dir.
+    """
+    from properties.chaos import (
+        ChaosCluster,
+        MemberNemesis,
+        MemberOp,
+        Workload,
+        check_durability,
+    )
+    from properties.conformance import check_traces
+
+    async def scenario() -> tuple[MemberNemesis, int, int, list[str]]:
+        cluster = ChaosCluster(tmp_path, 3, random.Random(2))
+        messages: list[str] = []
+        try:
+            await cluster.start_proxies()
+            cluster.start_all()
+            assert await cluster.wait_for_leader(20) is not None
+            workload = Workload(cluster.client_addresses, WorkloadConfig(clients=2, keys=2), 2)
+            clients = asyncio.create_task(workload.run())
+            await asyncio.sleep(1.0)  # a write of the leader's term commits (the 2015 rule)
+            nemesis = MemberNemesis(
+                cluster,
+                member_schedule(2, 0, 6, mean_gap_s=0.3),
+                messages.append,
+                workload.set_addresses,
+            )
+            await nemesis.run()
+            await asyncio.sleep(0.5)
+            workload.stop.set()
+            await asyncio.wait_for(clients, 15)
+            async with KVClient(cluster.client_addresses, deadline_s=10.0) as reader:
+                reads = {k: await workload.get(reader, 99, k) for k in sorted(workload.acked_once)}
+            result = check_durability(workload.acked_once, reads)
+            return nemesis, result.acknowledged, result.lost, messages
+        finally:
+            await cluster.close()
+
+    from impl import KVClient
+
+    nemesis, acknowledged, lost, messages = asyncio.run(asyncio.wait_for(scenario(), 150))
+    log = "\n".join(messages)
+    done = [r.op for r in nemesis.records if r.ok]
+    assert MemberOp.REMOVE_LEADER in done and MemberOp.ADD in done, log
+    assert nemesis.added >= 2 and nemesis.removed >= 2, log
+    assert acknowledged > 20 and lost == 0, log
+    traces = check_traces([tmp_path / "traces"], jobs=1)
+    assert not (traces.divergences or traces.violations or traces.errors), traces.render()
