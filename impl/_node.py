@@ -429,9 +429,10 @@ class Node:
         NotLeaderError, MemberExistsError, MembershipBlockedError (retry later) or
         ValueError (bad id or address); a refusal changes nothing.
         """
-        index = self._members.add(self._require_core(), node_id, address)
-        self._wake.set()
-        return index
+        try:
+            return self._members.add(self._require_core(), node_id, address)
+        finally:
+            self._wake.set()  # a refusal may have appended a no-op of this term
 
     def remove_member(self, node_id: str) -> int:
         """remove_member removes a voter or learner (thesis 4.2.2: the leader may remove itself).
@@ -439,9 +440,10 @@ class Node:
         Returns the config entry's index. Raises NotLeaderError, NotAMemberError,
         MembershipBlockedError (also for the last voter) or ValueError.
         """
-        index = self._members.remove(self._require_core(), node_id)
-        self._wake.set()
-        return index
+        try:
+            return self._members.remove(self._require_core(), node_id)
+        finally:
+            self._wake.set()  # a refusal may have appended a no-op of this term
 
     def members(self) -> Members:
         """members is the config in use with, on the leader, each member's match index."""

@@ -168,6 +168,10 @@ class MembershipDriver:
                     raise NotAMemberError(str(exc)) from None
                 case MembershipRefusal.INVALID:
                     raise ValueError(str(exc)) from None
+                case MembershipRefusal.BLOCKED if self._supply_own_term_entry(core):
+                    raise MembershipBlockedError(
+                        f"{exc}; appended a no-op of term {core.term}: retry once it commits"
+                    ) from None
                 case (
                     MembershipRefusal.BLOCKED
                     | MembershipRefusal.LAST_VOTER
@@ -177,6 +181,22 @@ class MembershipDriver:
                     raise MembershipBlockedError(str(exc)) from None
                 case _:
                     assert_never(exc.reason)
+
+    @staticmethod
+    def _supply_own_term_entry(core: RaftCore) -> bool:
+        """_supply_own_term_entry appends a no-op when only the 2015 own-term rule blocks.
+
+        A leader elected with a fully committed log appends no term-change entry, so on an
+        idle cluster nothing of its term would commit and every change would wait for a
+        client write. True when it appended one (the change can be retried once it commits).
+        """
+        if core.role is not Role.LEADER:
+            return False
+        term = core.term
+        if core.term_at(core.commit_index) == term or core.term_at(core.last_index) == term:
+            return False
+        core.append_sentinel()
+        return True
 
     # ------------------------------------------------------------ after each Ready
 
@@ -193,6 +213,8 @@ class MembershipDriver:
         m = self.current(core)
         if not m.learners or not m.committed:
             return
+        if self._supply_own_term_entry(core):
+            return  # after a failover: promotions wait for an entry of this term to commit
         for learner in core.caught_up_learners():
             try:
                 core.promote_learner(learner)

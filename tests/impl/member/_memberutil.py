@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-from impl import ClientError, KVClient, KVStateMachine, Node, NodeConfig, RaftClient, TlsConfig
+from impl import KVStateMachine, Node, NodeConfig, RaftClient, TlsConfig
 from tests._ports import free_ports, wait_for
 
 __all__ = ["CLUSTER_ID", "MemberCluster", "change_members", "wait_for"]
@@ -114,22 +114,13 @@ class MemberCluster:
 async def change_members(
     addresses: list[str],
     call: Callable[[RaftClient], Awaitable[int]],
-    attempts: int = 4,
     tls: TlsConfig | None = None,
 ) -> int:
-    """change_members runs one membership change through RaftClient, after a write.
+    """change_members runs one membership change through RaftClient.
 
-    The core refuses a change until an entry of the leader's term has committed
-    (the 2015 fix), and a leader elected on an idle log appends none of its own, so a
-    write goes first; if the leader changed in between (a loaded machine), again.
+    The core refuses a change until an entry of the leader's term has committed (the
+    2015 fix); on an idle cluster the node appends a no-op of its term for it and answers
+    ABORTED, which the client retries until its deadline.
     """
-    for attempt in range(attempts):
-        async with KVClient(addresses, deadline_s=15, tls=tls) as kv:
-            await kv.put("settle", str(attempt).encode())
-        async with RaftClient(addresses, deadline_s=5, tls=tls) as client:
-            try:
-                return await call(client)
-            except ClientError as exc:
-                if "no entry of term" not in str(exc) or attempt == attempts - 1:
-                    raise
-    raise AssertionError("unreachable")
+    async with RaftClient(addresses, deadline_s=15, tls=tls) as client:
+        return await call(client)

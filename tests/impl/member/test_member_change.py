@@ -97,6 +97,31 @@ def test_joiner_becomes_voter_and_holds_every_acknowledged_write(tmp_path: Path)
     run(tmp_path, body)
 
 
+def test_change_on_an_idle_cluster_needs_no_client_write(tmp_path: Path) -> None:
+    """Reference: Ongaro's 2015 fix with the seed's sentinel rule (thesis 4.1, 6.4).
+
+    A leader elected on an empty log appends no term-change entry, so the own-term rule
+    would refuse every change until a client wrote. The node appends a no-op of its term
+    when that rule is the only one in the way; the client's retry then succeeds.
+    """
+
+    async def body(c: MemberCluster) -> None:
+        leader_id = await c.wait_leader(["n1", "n2", "n3"])
+        leader = c.nodes[leader_id]
+        assert leader.status().commit_index == 0  # no write, no sentinel
+        await c.start("n4", join=True)
+        index = await change_members(
+            list(c.initial.values()), lambda cl: cl.add_member("n4", c.address("n4"))
+        )
+        core = leader._require_core()
+        kinds = [e.kind for e in core.entries_from(1)]
+        assert kinds[:index] == [EntryKind.NOOP, EntryKind.CONFIG], kinds
+        assert core.term_at(1) == core.term
+        await c.wait_voters(leader_id, {"n1", "n2", "n3", "n4"})
+
+    run(tmp_path, body)
+
+
 def test_remove_follower_then_cluster_commits_without_it(tmp_path: Path) -> None:
     """Reference: thesis 4.1 (removal is one config entry; quorum is of the new voters)."""
 
