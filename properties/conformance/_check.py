@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from properties.conformance._global import NodeFacts, merge_facts
+from properties.conformance._mapping import MappingError
 from properties.conformance._members import Universe, scan_universe
 from properties.conformance._reader import NodeTrace, TraceError, read_trace, trace_files
 from properties.conformance._replay import Divergence, NodeReplay
@@ -143,7 +144,11 @@ def check_node(trace: NodeTrace, universe: Universe | None = None) -> NodeOutcom
     observe = facts.observe
     process = replay.process
     for segment in trace.segments:
-        replay.begin_segment(segment.header)
+        try:
+            replay.begin_segment(segment.header)
+        except MappingError as exc:
+            outcome.error = f"{trace.path}:{segment.first_line}: {exc}"
+            return outcome
         for event, line in zip(segment.events, segment.lines, strict=True):
             observe(event, line)
             if outcome.divergence is None:

@@ -194,7 +194,10 @@ class NodeReplay:
         elif voters == self.voters and not learners:
             self.initial_config = None
         else:
-            self.initial_config = Config(voters, learners)
+            try:
+                self.initial_config = Config(voters, learners)
+            except ValueError as exc:
+                raise MappingError(f"header configuration: {exc}") from None
 
     def _context(self) -> tuple[str, ...]:
         return tuple(

@@ -19,7 +19,7 @@ import pytest
 from impl._core import MembershipChangeError, NotLeader, Role
 from impl._trace import TracingCore
 from properties.conformance import check_traces
-from tests.conformance._edit import edit_first, load
+from tests.conformance._edit import edit_first, load, save
 from tests.conformance._record import SCENARIOS, record
 from tests.conformance._sansio import SansIOCluster
 
@@ -258,3 +258,15 @@ def test_real_nodes_join_transfer_and_remove_conform(tmp_path: Path) -> None:
     ops = sorted(e["op"] for e in events if e.get("i") == "member" and "err" not in e)
     assert ops == ["add", "promote", "remove"]
     assert any(e.get("i") == "recv" and e["m"]["k"] == "tnow" and e.get("out") for e in events)
+
+
+def test_a_header_without_voters_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    """A node that is neither joining nor has a configuration cannot be replayed: reported."""
+    _grow_and_shrink(tmp_path)
+    records = load(tmp_path / "node-n2.ndjson")
+    records[0]["voters"] = []
+    records[0]["learners"] = ["n2"]
+    save(tmp_path / "node-n2.ndjson", records)
+    result = check_traces([tmp_path])
+    assert not result.ok
+    assert any("header configuration" in error for error in result.errors), result.render()
