@@ -12,6 +12,14 @@ leadership) may re-send a command that was in fact committed. RaftClient.propose
 is therefore at-least-once; KVClient makes writes exactly-once by tagging
 each with (client_id, sequence), reusing the sequence on every retry, and the
 replicated KV state machine de-duplicates them.
+
+Batches (ProposeBatch): RaftClient.propose_many never re-sends a batch that may
+have been appended. It moves on only after an answer that guarantees nothing
+was appended (FAILED_PRECONDITION: not the leader) or when the node could not
+be reached before the call was sent (the channel never became ready); any
+other failure raises ClientError, whose outcome is unknown. KVClient.put_many
+may re-send, because each put in it carries its own sequence and the dedup
+table applies a re-sent batch once.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import grpc
 from grpc import aio
 
 from impl._config import parse_address
+from impl._kv import encode_put
 from impl._security import TlsConfig, channel_credentials, load_tls
 from impl.generated import client_pb2, client_pb2_grpc, kv_pb2, kv_pb2_grpc
 
@@ -44,6 +53,31 @@ LEADER_ID_KEY = "raftwright-leader"
 LEADER_ADDR_KEY = "raftwright-leader-addr"
 
 T = TypeVar("T")
+
+# A batch moves on to another node only after these (nothing was appended).
+_BATCH_RETRYABLE = frozenset({grpc.StatusCode.FAILED_PRECONDITION})
+
+
+class _NotSentError(Exception):
+    """_NotSentError: the node was not reachable, so the call was never sent (safe to move on)."""
+
+
+async def _ready(channel: aio.Channel, timeout: float) -> bool:
+    """_ready waits until channel is connected; False when it fails or times out first."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    state = channel.get_state(try_to_connect=True)
+    while state is not grpc.ChannelConnectivity.READY:
+        remaining = deadline - loop.time()
+        if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE or remaining <= 0:
+            return False
+        try:
+            await asyncio.wait_for(channel.wait_for_state_change(state), remaining)
+        except TimeoutError:
+            return False
+        state = channel.get_state(try_to_connect=True)
+    return True
+
 
 # Status codes after which another node (or the same one later) may succeed.
 _RETRYABLE = frozenset(
@@ -156,10 +190,17 @@ class RaftClient:
             stub = self._stubs[channel] = client_pb2_grpc.RaftClientStub(channel)
         return stub
 
-    async def call_leader(self, fn: Callable[[aio.Channel, float], Awaitable[T]]) -> T:
+    async def call_leader(
+        self,
+        fn: Callable[[aio.Channel, float], Awaitable[T]],
+        *,
+        retryable: frozenset[grpc.StatusCode] = _RETRYABLE,
+    ) -> T:
         """call_leader runs fn(channel, timeout) against the leader, with redirects and retries.
 
-        fn must be safe to call again (the retry rules of the module docstring).
+        fn must be safe to call again after the status codes in ``retryable``
+        (the retry rules of the module docstring); a _NotSentError from fn always
+        moves on to the next node.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline_s
@@ -190,9 +231,14 @@ class RaftClient:
             timeout = max(0.05, min(self._rpc_timeout_s, deadline - loop.time()))
             try:
                 result = await fn(self.channel(address), timeout)
+            except _NotSentError as err:
+                last_error = f"{address}: not reachable ({err})"
+                if self._leader == address:
+                    self._leader = None
+                continue
             except aio.AioRpcError as err:
                 code = err.code()
-                if code not in _RETRYABLE:
+                if code not in retryable:
                     raise ClientError(f"{address}: {code.name}: {err.details()}") from err
                 last_error = f"{address}: {code.name}: {err.details()}"
                 if self._leader == address:
@@ -221,6 +267,26 @@ class RaftClient:
             return resp.result
 
         return await self.call_leader(call)
+
+    async def propose_many(self, commands: Sequence[bytes]) -> list[bytes]:
+        """propose_many replicates commands in one ProposeBatch call; their results in order.
+
+        The commands are appended together and applied in order (one replication
+        round). A batch over the server's caps (impl/_batch_service.py) is refused
+        whole with INVALID_ARGUMENT (ClientError). Never re-sent once it may have
+        been appended (module docstring): a ClientError after the call reached the
+        leader means the outcome is unknown.
+        """
+        request = client_pb2.ProposeBatchRequest(commands=commands)
+
+        async def call(channel: aio.Channel, timeout: float) -> list[bytes]:
+            if not await _ready(channel, timeout):
+                raise _NotSentError("no connection")
+            stub = self._stub(channel)
+            resp = await stub.ProposeBatch(request, timeout=timeout)
+            return list(resp.results)
+
+        return await self.call_leader(call, retryable=_BATCH_RETRYABLE)
 
     async def read(self, query: bytes) -> bytes:
         """read answers query linearizably (ReadIndex on the leader)."""
@@ -381,6 +447,29 @@ class KVClient:
 
             async def call(channel: aio.Channel, timeout: float) -> None:
                 await kv_pb2_grpc.KeyValueStub(channel).Put(request, timeout=timeout)
+
+            await self._raft.call_leader(call)
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """put_many sets every (key, value) in one ProposeBatch call, in order, once committed.
+
+        Each put has its own sequence, so a re-sent batch is applied once (the
+        dedup table keeps the last sequence per client, and a batch is appended
+        whole): the batch follows the same retry rules as ``put``. Needs a node
+        whose state machine is the KV store (the commands are kv.proto KvCommands).
+        """
+        if not items:
+            return
+        async with self._write_lock:
+            request = client_pb2.ProposeBatchRequest(
+                commands=[
+                    encode_put(key, value, self.client_id, self._next_sequence())
+                    for key, value in items
+                ]
+            )
+
+            async def call(channel: aio.Channel, timeout: float) -> None:
+                await self._raft._stub(channel).ProposeBatch(request, timeout=timeout)
 
             await self._raft.call_leader(call)
 

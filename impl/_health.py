@@ -8,8 +8,9 @@
   service name is NOT_FOUND, as the protocol asks. The answer is computed
   from the node at each call, so it cannot go stale.
 - grpc.reflection.v1alpha (grpcurl and friends list and call the services).
-- RaftClient.TransferLeadership and the membership methods (AddMember,
-  RemoveMember, ListMembers: impl/_member_service.py), registered beside the other RaftClient
+- RaftClient.TransferLeadership, the membership methods (AddMember,
+  RemoveMember, ListMembers: impl/_member_service.py) and ProposeBatch
+  (impl/_batch_service.py), registered beside the other RaftClient
   methods (gRPC tries generic handlers in order, so a second handler for the
   same service only adds methods).
 """
@@ -25,6 +26,7 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from impl._batch_service import batch_handlers
 from impl._grpc_errors import abort_for
 from impl._member_service import member_handlers
 from impl._node_errors import NodeStoppedError, NotLeaderError
@@ -103,7 +105,7 @@ def _parse_transfer(data: bytes) -> Any:
 
 
 def add_ops_services(server: aio.Server, node: Node) -> None:
-    """add_ops_services registers health, reflection, TransferLeadership and membership."""
+    """add_ops_services: health, reflection, TransferLeadership, membership, ProposeBatch."""
     health_pb2_grpc.add_HealthServicer_to_server(_NodeHealth(node), server)
     server.add_generic_rpc_handlers(
         (
@@ -116,6 +118,7 @@ def add_ops_services(server: aio.Server, node: Node) -> None:
                         response_serializer=lambda m: m.SerializeToString(),
                     ),
                     **member_handlers(node),
+                    **batch_handlers(node),
                 },
             ),
         )

@@ -29,7 +29,7 @@ import asyncio
 import concurrent.futures
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -52,11 +52,17 @@ from impl._core import (
     SnapshotMeta,
     SnapshotRequest,
     TimerCommand,
+    TransferInProgress,
     VoteRequest,
 )
 from impl._kv import KVStateMachine
 from impl._metrics import metrics_for
-from impl._node_errors import NodeStoppedError, NotLeaderError, ProposalLostError
+from impl._node_errors import (
+    NodeStoppedError,
+    NotLeaderError,
+    ProposalLostError,
+    TransferInProgressError,
+)
 from impl._node_members import Members, MembershipDriver
 from impl._node_storage import open_storage
 from impl._security import node_channel_credentials
@@ -342,15 +348,47 @@ class Node:
         """propose replicates command; returns the state machine's result once applied.
 
         Raises NotLeaderError (not accepted; retry at the leader),
-        ProposalLostError (leadership changed; outcome unknown) or NodeStoppedError.
+        TransferInProgressError (not accepted: a leadership transfer is on, thesis 3.10;
+        retry shortly), ProposalLostError (leadership changed; outcome unknown) or
+        NodeStoppedError.
         """
         core = self._require_core()
         if core.role is not Role.LEADER:
             raise self._not_leader(core.leader_id)
+        if core.transfer_target is not None:
+            raise TransferInProgressError(core.transfer_target)
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._propose_batch.append((command, fut))
         self._wake.set()
         return await fut
+
+    async def propose_many(self, commands: Sequence[bytes]) -> list[bytes]:
+        """propose_many replicates commands together; their results in order once all applied.
+
+        The commands join the proposal queue back to back, and the driver hands the
+        whole queue to ONE ``core.propose_many``, so they take consecutive indexes in
+        one append (one replication round) and are applied in order. A refusal
+        (NotLeaderError, here or when the driver appends) means none was appended.
+        ProposalLostError (leadership changed after the append) leaves the outcome
+        unknown, and it may differ per command: a new leader may keep a prefix of the
+        batch (Raft section 5.3/5.4: it keeps what is committed, may drop the rest).
+        """
+        core = self._require_core()
+        if core.role is not Role.LEADER:
+            raise self._not_leader(core.leader_id)
+        if not commands:
+            return []
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[bytes]] = [loop.create_future() for _ in commands]
+        self._propose_batch.extend(zip(commands, futures, strict=True))
+        self._wake.set()
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        results: list[bytes] = []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            results.append(outcome)
+        return results
 
     def _flush_proposals(self, core: RaftCore) -> None:
         """_flush_proposals appends every proposal queued since the last turn in one go.
@@ -368,6 +406,11 @@ class Node:
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(self._not_leader(exc.leader_hint))
+            return
+        except TransferInProgress as exc:  # queued before the transfer began (thesis 3.10)
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(TransferInProgressError(exc.target))
             return
         term = core.term
         proposals = self._proposals

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0c\x63lient.proto\x12\rraftwright.v1\"!\n\x0eProposeRequest\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\x0c\"!\n\x0fProposeResponse\x12\x0e\n\x06result\x18\x01 \x01(\x0c\"\x1c\n\x0bReadRequest\x12\r\n\x05query\x18\x01 \x01(\x0c\"\x1e\n\x0cReadResponse\x12\x0e\n\x06result\x18\x01 \x01(\x0c\"\x0f\n\rStatusRequest\"C\n\x0cPeerProgress\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0bmatch_index\x18\x02 \x01(\x04\x12\x12\n\nnext_index\x18\x03 \x01(\x04\"\xb9\x03\n\x0eStatusResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0e\n\x06leader\x18\x04 \x01(\t\x12\x14\n\x0c\x63ommit_index\x18\x05 \x01(\x04\x12\x15\n\rapplied_index\x18\x06 \x01(\x04\x12\x10\n\x08log_size\x18\x07 \x01(\x04\x12*\n\x05peers\x18\x08 \x03(\x0b\x32\x1b.raftwright.v1.PeerProgress\x12\x0f\n\x07\x61\x64\x64ress\x18\t \x01(\t\x12\x16\n\x0esnapshot_index\x18\n \x01(\x04\x12;\n\x07members\x18\x0b \x03(\x0b\x32*.raftwright.v1.StatusResponse.MembersEntry\x12=\n\x08learners\x18\x0c \x03(\x0b\x32+.raftwright.v1.StatusResponse.LearnersEntry\x1a.\n\x0cMembersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rLearnersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\'\n\x19TransferLeadershipRequest\x12\n\n\x02to\x18\x01 \x01(\t\":\n\x1aTransferLeadershipResponse\x12\x0e\n\x06leader\x18\x01 \x01(\t\x12\x0c\n\x04term\x18\x02 \x01(\x04\"%\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"9\n\x10\x41\x64\x64MemberRequest\x12%\n\x06member\x18\x01 \x01(\x0b\x32\x15.raftwright.v1.Member\"\"\n\x11\x41\x64\x64MemberResponse\x12\r\n\x05index\x18\x01 \x01(\x04\"!\n\x13RemoveMemberRequest\x12\n\n\x02id\x18\x01 \x01(\t\"%\n\x14RemoveMemberResponse\x12\r\n\x05index\x18\x01 \x01(\x04\"\x14\n\x12ListMembersRequest\"W\n\nMemberInfo\x12%\n\x06member\x18\x01 \x01(\x0b\x32\x15.raftwright.v1.Member\x12\r\n\x05voter\x18\x02 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x03 \x01(\x04\"z\n\x13ListMembersResponse\x12*\n\x07members\x18\x01 \x03(\x0b\x32\x19.raftwright.v1.MemberInfo\x12\x14\n\x0c\x63onfig_index\x18\x02 \x01(\x04\x12\x11\n\tcommitted\x18\x03 \x01(\x08\x12\x0e\n\x06leader\x18\x04 \x01(\t2\xc8\x04\n\nRaftClient\x12H\n\x07Propose\x12\x1d.raftwright.v1.ProposeRequest\x1a\x1e.raftwright.v1.ProposeResponse\x12?\n\x04Read\x12\x1a.raftwright.v1.ReadRequest\x1a\x1b.raftwright.v1.ReadResponse\x12\x45\n\x06Status\x12\x1c.raftwright.v1.StatusRequest\x1a\x1d.raftwright.v1.StatusResponse\x12i\n\x12TransferLeadership\x12(.raftwright.v1.TransferLeadershipRequest\x1a).raftwright.v1.TransferLeadershipResponse\x12N\n\tAddMember\x12\x1f.raftwright.v1.AddMemberRequest\x1a .raftwright.v1.AddMemberResponse\x12W\n\x0cRemoveMember\x12\".raftwright.v1.RemoveMemberRequest\x1a#.raftwright.v1.RemoveMemberResponse\x12T\n\x0bListMembers\x12!.raftwright.v1.ListMembersRequest\x1a\".raftwright.v1.ListMembersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0c\x63lient.proto\x12\rraftwright.v1\"!\n\x0eProposeRequest\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\x0c\"!\n\x0fProposeResponse\x12\x0e\n\x06result\x18\x01 \x01(\x0c\"\'\n\x13ProposeBatchRequest\x12\x10\n\x08\x63ommands\x18\x01 \x03(\x0c\"\'\n\x14ProposeBatchResponse\x12\x0f\n\x07results\x18\x01 \x03(\x0c\"\x1c\n\x0bReadRequest\x12\r\n\x05query\x18\x01 \x01(\x0c\"\x1e\n\x0cReadResponse\x12\x0e\n\x06result\x18\x01 \x01(\x0c\"\x0f\n\rStatusRequest\"C\n\x0cPeerProgress\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0bmatch_index\x18\x02 \x01(\x04\x12\x12\n\nnext_index\x18\x03 \x01(\x04\"\xb9\x03\n\x0eStatusResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0e\n\x06leader\x18\x04 \x01(\t\x12\x14\n\x0c\x63ommit_index\x18\x05 \x01(\x04\x12\x15\n\rapplied_index\x18\x06 \x01(\x04\x12\x10\n\x08log_size\x18\x07 \x01(\x04\x12*\n\x05peers\x18\x08 \x03(\x0b\x32\x1b.raftwright.v1.PeerProgress\x12\x0f\n\x07\x61\x64\x64ress\x18\t \x01(\t\x12\x16\n\x0esnapshot_index\x18\n \x01(\x04\x12;\n\x07members\x18\x0b \x03(\x0b\x32*.raftwright.v1.StatusResponse.MembersEntry\x12=\n\x08learners\x18\x0c \x03(\x0b\x32+.raftwright.v1.StatusResponse.LearnersEntry\x1a.\n\x0cMembersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rLearnersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\'\n\x19TransferLeadershipRequest\x12\n\n\x02to\x18\x01 \x01(\t\":\n\x1aTransferLeadershipResponse\x12\x0e\n\x06leader\x18\x01 \x01(\t\x12\x0c\n\x04term\x18\x02 \x01(\x04\"%\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"9\n\x10\x41\x64\x64MemberRequest\x12%\n\x06member\x18\x01 \x01(\x0b\x32\x15.raftwright.v1.Member\"\"\n\x11\x41\x64\x64MemberResponse\x12\r\n\x05index\x18\x01 \x01(\x04\"!\n\x13RemoveMemberRequest\x12\n\n\x02id\x18\x01 \x01(\t\"%\n\x14RemoveMemberResponse\x12\r\n\x05index\x18\x01 \x01(\x04\"\x14\n\x12ListMembersRequest\"W\n\nMemberInfo\x12%\n\x06member\x18\x01 \x01(\x0b\x32\x15.raftwright.v1.Member\x12\r\n\x05voter\x18\x02 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x03 \x01(\x04\"z\n\x13ListMembersResponse\x12*\n\x07members\x18\x01 \x03(\x0b\x32\x19.raftwright.v1.MemberInfo\x12\x14\n\x0c\x63onfig_index\x18\x02 \x01(\x04\x12\x11\n\tcommitted\x18\x03 \x01(\x08\x12\x0e\n\x06leader\x18\x04 \x01(\t2\xa1\x05\n\nRaftClient\x12H\n\x07Propose\x12\x1d.raftwright.v1.ProposeRequest\x1a\x1e.raftwright.v1.ProposeResponse\x12W\n\x0cProposeBatch\x12\".raftwright.v1.ProposeBatchRequest\x1a#.raftwright.v1.ProposeBatchResponse\x12?\n\x04Read\x12\x1a.raftwright.v1.ReadRequest\x1a\x1b.raftwright.v1.ReadResponse\x12\x45\n\x06Status\x12\x1c.raftwright.v1.StatusRequest\x1a\x1d.raftwright.v1.StatusResponse\x12i\n\x12TransferLeadership\x12(.raftwright.v1.TransferLeadershipRequest\x1a).raftwright.v1.TransferLeadershipResponse\x12N\n\tAddMember\x12\x1f.raftwright.v1.AddMemberRequest\x1a .raftwright.v1.AddMemberResponse\x12W\n\x0cRemoveMember\x12\".raftwright.v1.RemoveMemberRequest\x1a#.raftwright.v1.RemoveMemberResponse\x12T\n\x0bListMembers\x12!.raftwright.v1.ListMembersRequest\x1a\".raftwright.v1.ListMembersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,40 +39,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROPOSEREQUEST']._serialized_end=64
   _globals['_PROPOSERESPONSE']._serialized_start=66
   _globals['_PROPOSERESPONSE']._serialized_end=99
-  _globals['_READREQUEST']._serialized_start=101
-  _globals['_READREQUEST']._serialized_end=129
-  _globals['_READRESPONSE']._serialized_start=131
-  _globals['_READRESPONSE']._serialized_end=161
-  _globals['_STATUSREQUEST']._serialized_start=163
-  _globals['_STATUSREQUEST']._serialized_end=178
-  _globals['_PEERPROGRESS']._serialized_start=180
-  _globals['_PEERPROGRESS']._serialized_end=247
-  _globals['_STATUSRESPONSE']._serialized_start=250
-  _globals['_STATUSRESPONSE']._serialized_end=691
-  _globals['_STATUSRESPONSE_MEMBERSENTRY']._serialized_start=596
-  _globals['_STATUSRESPONSE_MEMBERSENTRY']._serialized_end=642
-  _globals['_STATUSRESPONSE_LEARNERSENTRY']._serialized_start=644
-  _globals['_STATUSRESPONSE_LEARNERSENTRY']._serialized_end=691
-  _globals['_TRANSFERLEADERSHIPREQUEST']._serialized_start=693
-  _globals['_TRANSFERLEADERSHIPREQUEST']._serialized_end=732
-  _globals['_TRANSFERLEADERSHIPRESPONSE']._serialized_start=734
-  _globals['_TRANSFERLEADERSHIPRESPONSE']._serialized_end=792
-  _globals['_MEMBER']._serialized_start=794
-  _globals['_MEMBER']._serialized_end=831
-  _globals['_ADDMEMBERREQUEST']._serialized_start=833
-  _globals['_ADDMEMBERREQUEST']._serialized_end=890
-  _globals['_ADDMEMBERRESPONSE']._serialized_start=892
-  _globals['_ADDMEMBERRESPONSE']._serialized_end=926
-  _globals['_REMOVEMEMBERREQUEST']._serialized_start=928
-  _globals['_REMOVEMEMBERREQUEST']._serialized_end=961
-  _globals['_REMOVEMEMBERRESPONSE']._serialized_start=963
-  _globals['_REMOVEMEMBERRESPONSE']._serialized_end=1000
-  _globals['_LISTMEMBERSREQUEST']._serialized_start=1002
-  _globals['_LISTMEMBERSREQUEST']._serialized_end=1022
-  _globals['_MEMBERINFO']._serialized_start=1024
-  _globals['_MEMBERINFO']._serialized_end=1111
-  _globals['_LISTMEMBERSRESPONSE']._serialized_start=1113
-  _globals['_LISTMEMBERSRESPONSE']._serialized_end=1235
-  _globals['_RAFTCLIENT']._serialized_start=1238
-  _globals['_RAFTCLIENT']._serialized_end=1822
+  _globals['_PROPOSEBATCHREQUEST']._serialized_start=101
+  _globals['_PROPOSEBATCHREQUEST']._serialized_end=140
+  _globals['_PROPOSEBATCHRESPONSE']._serialized_start=142
+  _globals['_PROPOSEBATCHRESPONSE']._serialized_end=181
+  _globals['_READREQUEST']._serialized_start=183
+  _globals['_READREQUEST']._serialized_end=211
+  _globals['_READRESPONSE']._serialized_start=213
+  _globals['_READRESPONSE']._serialized_end=243
+  _globals['_STATUSREQUEST']._serialized_start=245
+  _globals['_STATUSREQUEST']._serialized_end=260
+  _globals['_PEERPROGRESS']._serialized_start=262
+  _globals['_PEERPROGRESS']._serialized_end=329
+  _globals['_STATUSRESPONSE']._serialized_start=332
+  _globals['_STATUSRESPONSE']._serialized_end=773
+  _globals['_STATUSRESPONSE_MEMBERSENTRY']._serialized_start=678
+  _globals['_STATUSRESPONSE_MEMBERSENTRY']._serialized_end=724
+  _globals['_STATUSRESPONSE_LEARNERSENTRY']._serialized_start=726
+  _globals['_STATUSRESPONSE_LEARNERSENTRY']._serialized_end=773
+  _globals['_TRANSFERLEADERSHIPREQUEST']._serialized_start=775
+  _globals['_TRANSFERLEADERSHIPREQUEST']._serialized_end=814
+  _globals['_TRANSFERLEADERSHIPRESPONSE']._serialized_start=816
+  _globals['_TRANSFERLEADERSHIPRESPONSE']._serialized_end=874
+  _globals['_MEMBER']._serialized_start=876
+  _globals['_MEMBER']._serialized_end=913
+  _globals['_ADDMEMBERREQUEST']._serialized_start=915
+  _globals['_ADDMEMBERREQUEST']._serialized_end=972
+  _globals['_ADDMEMBERRESPONSE']._serialized_start=974
+  _globals['_ADDMEMBERRESPONSE']._serialized_end=1008
+  _globals['_REMOVEMEMBERREQUEST']._serialized_start=1010
+  _globals['_REMOVEMEMBERREQUEST']._serialized_end=1043
+  _globals['_REMOVEMEMBERRESPONSE']._serialized_start=1045
+  _globals['_REMOVEMEMBERRESPONSE']._serialized_end=1082
+  _globals['_LISTMEMBERSREQUEST']._serialized_start=1084
+  _globals['_LISTMEMBERSREQUEST']._serialized_end=1104
+  _globals['_MEMBERINFO']._serialized_start=1106
+  _globals['_MEMBERINFO']._serialized_end=1193
+  _globals['_LISTMEMBERSRESPONSE']._serialized_start=1195
+  _globals['_LISTMEMBERSRESPONSE']._serialized_end=1317
+  _globals['_RAFTCLIENT']._serialized_start=1320
+  _globals['_RAFTCLIENT']._serialized_end=1993
 # @@protoc_insertion_point(module_scope)

@@ -65,6 +65,60 @@ class ProposeResponse(_message.Message):
 Global___ProposeResponse: _TypeAlias = ProposeResponse  # noqa: Y015
 
 @_typing.final
+class ProposeBatchRequest(_message.Message):
+    """Several commands in one call (the batching is on the client's side): they
+    enter the log together, in order, in one append (one replication round), and
+    the call answers once all of them are applied, with every result in the
+    order of `commands`. All or nothing at the call: a refusal (not the leader:
+    FAILED_PRECONDITION with the leader metadata above) means none was
+    appended; ABORTED (leadership lost), DEADLINE_EXCEEDED or UNAVAILABLE after
+    the call reached the leader leave the outcome unknown, as for Propose. A
+    batch over the documented caps (impl/_batch_service.py: MAX_BATCH_COMMANDS
+    commands, MAX_BATCH_BYTES bytes of commands) is INVALID_ARGUMENT and nothing
+    is appended. An empty batch answers an empty list.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMANDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def commands(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        commands: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commands", b"commands"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProposeBatchRequest: _TypeAlias = ProposeBatchRequest  # noqa: Y015
+
+@_typing.final
+class ProposeBatchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """results[i] is what apply() returned for commands[i]."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProposeBatchResponse: _TypeAlias = ProposeBatchResponse  # noqa: Y015
+
+@_typing.final
 class ReadRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

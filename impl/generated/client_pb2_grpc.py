@@ -39,6 +39,11 @@ class RaftClientStub:
                 request_serializer=client__pb2.ProposeRequest.SerializeToString,
                 response_deserializer=client__pb2.ProposeResponse.FromString,
                 _registered_method=True)
+        self.ProposeBatch = channel.unary_unary(
+                '/raftwright.v1.RaftClient/ProposeBatch',
+                request_serializer=client__pb2.ProposeBatchRequest.SerializeToString,
+                response_deserializer=client__pb2.ProposeBatchResponse.FromString,
+                _registered_method=True)
         self.Read = channel.unary_unary(
                 '/raftwright.v1.RaftClient/Read',
                 request_serializer=client__pb2.ReadRequest.SerializeToString,
@@ -75,6 +80,12 @@ class RaftClientServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Propose(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProposeBatch(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -123,6 +134,11 @@ def add_RaftClientServicer_to_server(servicer, server):
                     servicer.Propose,
                     request_deserializer=client__pb2.ProposeRequest.FromString,
                     response_serializer=client__pb2.ProposeResponse.SerializeToString,
+            ),
+            'ProposeBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProposeBatch,
+                    request_deserializer=client__pb2.ProposeBatchRequest.FromString,
+                    response_serializer=client__pb2.ProposeBatchResponse.SerializeToString,
             ),
             'Read': grpc.unary_unary_rpc_method_handler(
                     servicer.Read,
@@ -182,6 +198,33 @@ class RaftClient:
             '/raftwright.v1.RaftClient/Propose',
             client__pb2.ProposeRequest.SerializeToString,
             client__pb2.ProposeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProposeBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftwright.v1.RaftClient/ProposeBatch',
+            client__pb2.ProposeBatchRequest.SerializeToString,
+            client__pb2.ProposeBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,7 @@ class RaftClientStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RaftClientAsyncStub: ...
     Propose: _grpc.UnaryUnaryMultiCallable[_client_pb2.ProposeRequest, _client_pb2.ProposeResponse]
+    ProposeBatch: _grpc.UnaryUnaryMultiCallable[_client_pb2.ProposeBatchRequest, _client_pb2.ProposeBatchResponse]
     Read: _grpc.UnaryUnaryMultiCallable[_client_pb2.ReadRequest, _client_pb2.ReadResponse]
     Status: _grpc.UnaryUnaryMultiCallable[_client_pb2.StatusRequest, _client_pb2.StatusResponse]
     TransferLeadership: _grpc.UnaryUnaryMultiCallable[_client_pb2.TransferLeadershipRequest, _client_pb2.TransferLeadershipResponse]
@@ -50,6 +51,7 @@ class RaftClientStub:
 class RaftClientAsyncStub(RaftClientStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Propose: _aio.UnaryUnaryMultiCallable[_client_pb2.ProposeRequest, _client_pb2.ProposeResponse]  # type: ignore[assignment]
+    ProposeBatch: _aio.UnaryUnaryMultiCallable[_client_pb2.ProposeBatchRequest, _client_pb2.ProposeBatchResponse]  # type: ignore[assignment]
     Read: _aio.UnaryUnaryMultiCallable[_client_pb2.ReadRequest, _client_pb2.ReadResponse]  # type: ignore[assignment]
     Status: _aio.UnaryUnaryMultiCallable[_client_pb2.StatusRequest, _client_pb2.StatusResponse]  # type: ignore[assignment]
     TransferLeadership: _aio.UnaryUnaryMultiCallable[_client_pb2.TransferLeadershipRequest, _client_pb2.TransferLeadershipResponse]  # type: ignore[assignment]
@@ -64,6 +66,13 @@ class RaftClientServicer(metaclass=_abc_1.ABCMeta):
         request: _client_pb2.ProposeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_client_pb2.ProposeResponse, _abc.Awaitable[_client_pb2.ProposeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ProposeBatch(
+        self,
+        request: _client_pb2.ProposeBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_client_pb2.ProposeBatchResponse, _abc.Awaitable[_client_pb2.ProposeBatchResponse]]: ...
 
     @_abc_1.abstractmethod
     def Read(
