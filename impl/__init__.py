@@ -13,8 +13,8 @@ Public API:
   (a ``Members`` of ``MemberInfo``), ``RaftClient.add_member`` / ``remove_member`` /
   ``list_members``; a node started with ``NodeConfig(join=True)`` waits to be added.
 - Errors: ``ConfigError``, ``NotLeaderError``, ``ProposalLostError``,
-  ``NodeStoppedError``, ``NoLeaderError``, ``ClientError``; membership refusals are
-  ``MembershipError`` (``MemberExistsError``, ``NotAMemberError``,
+  ``TransferInProgressError``, ``NodeStoppedError``, ``NoLeaderError``, ``ClientError``;
+  membership refusals are ``MembershipError`` (``MemberExistsError``, ``NotAMemberError``,
   ``MembershipBlockedError``).
 """
 
@@ -31,6 +31,7 @@ from impl._node_errors import (
     NotAMemberError,
     NotLeaderError,
     ProposalLostError,
+    TransferInProgressError,
 )
 from impl._node_members import MemberInfo, Members
 from impl._security import TlsConfig
@@ -59,4 +60,5 @@ __all__ = [
     "RaftClient",
     "StateMachine",
     "TlsConfig",
+    "TransferInProgressError",
 ]

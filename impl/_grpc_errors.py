@@ -19,6 +19,7 @@ from impl._node_errors import (
     NotAMemberError,
     NotLeaderError,
     ProposalLostError,
+    TransferInProgressError,
 )
 
 __all__ = ["abort_for"]
@@ -36,6 +37,9 @@ async def abort_for(exc: Exception, context: aio.ServicerContext[Any, Any]) -> N
     if isinstance(exc, ProposalLostError):
         await context.abort(grpc.StatusCode.ABORTED, str(exc))
     if isinstance(exc, NodeStoppedError):
+        await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+    # A write refused during a leadership transfer was not appended: safe to retry.
+    if isinstance(exc, TransferInProgressError):
         await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
     # Membership refusals (protos/client.proto): blocked by the rules -> ABORTED (retry).
     if isinstance(exc, MembershipBlockedError):

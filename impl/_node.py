@@ -368,14 +368,17 @@ class Node:
         The commands join the proposal queue back to back, and the driver hands the
         whole queue to ONE ``core.propose_many``, so they take consecutive indexes in
         one append (one replication round) and are applied in order. A refusal
-        (NotLeaderError, here or when the driver appends) means none was appended.
-        ProposalLostError (leadership changed after the append) leaves the outcome
-        unknown, and it may differ per command: a new leader may keep a prefix of the
-        batch (Raft section 5.3/5.4: it keeps what is committed, may drop the rest).
+        (NotLeaderError or TransferInProgressError, here or when the driver appends)
+        means none was appended. ProposalLostError (leadership changed after the
+        append) leaves the outcome unknown, and it may differ per command: a new leader
+        may keep a prefix of the batch (Raft section 5.3/5.4: it keeps what is
+        committed, may drop the rest).
         """
         core = self._require_core()
         if core.role is not Role.LEADER:
             raise self._not_leader(core.leader_id)
+        if core.transfer_target is not None:
+            raise TransferInProgressError(core.transfer_target)
         if not commands:
             return []
         loop = asyncio.get_running_loop()

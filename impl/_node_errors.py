@@ -11,6 +11,7 @@ __all__ = [
     "NotAMemberError",
     "NotLeaderError",
     "ProposalLostError",
+    "TransferInProgressError",
 ]
 
 
@@ -39,6 +40,19 @@ class ProposalLostError(NodeError):
     The command may or may not be committed (a later leader may still commit
     it), so only an idempotent or de-duplicated command may be retried.
     """
+
+
+class TransferInProgressError(NodeError):
+    """TransferInProgressError: the leader is handing over leadership and takes no writes.
+
+    Thesis 3.10, step 1 (the target catches up with a log that stops growing). The
+    command was NOT appended, so retrying it is safe: at the new leader once the transfer
+    completes, or here once it times out (within an election timeout).
+    """
+
+    def __init__(self, target: str) -> None:
+        super().__init__(f"leadership transfer to {target} in progress: retry shortly")
+        self.target = target
 
 
 class NodeStoppedError(NodeError):

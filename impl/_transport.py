@@ -76,7 +76,12 @@ from impl._grpc_errors import abort_for
 from impl._health import add_ops_services
 from impl._kv import encode_delete, encode_get, encode_put
 from impl._metrics import metrics_for
-from impl._node_errors import NodeStoppedError, NotLeaderError, ProposalLostError
+from impl._node_errors import (
+    NodeStoppedError,
+    NotLeaderError,
+    ProposalLostError,
+    TransferInProgressError,
+)
 from impl._peer_stream import PeerStream
 from impl._security import PeerIdentityCheck, node_server_credentials
 from impl.generated import client_pb2, kv_pb2, raft_pb2
@@ -452,7 +457,12 @@ class _ClientService:
     async def _propose(self, command: bytes, context: aio.ServicerContext[Any, Any]) -> bytes:
         try:
             return await self._node.propose(command)
-        except (NotLeaderError, ProposalLostError, NodeStoppedError) as exc:
+        except (
+            NotLeaderError,
+            TransferInProgressError,
+            ProposalLostError,
+            NodeStoppedError,
+        ) as exc:
             await abort_for(exc, context)
             raise
 

@@ -13,6 +13,7 @@ from ._errors import (
     MembershipChangeError,
     NotLeader,
     ProtocolError,
+    TransferInProgress,
     UnknownSender,
     WrongCluster,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "StoredState",
     "TimeoutNow",
     "TimerCommand",
+    "TransferInProgress",
     "UnknownSender",
     "VoteRequest",
     "VoteResponse",

@@ -17,6 +17,7 @@ __all__ = [
     "MembershipChangeError",
     "NotLeader",
     "ProtocolError",
+    "TransferInProgress",
     "UnknownSender",
     "WrongCluster",
 ]
@@ -63,6 +64,20 @@ class NotLeader(CoreError):  # noqa: N818 (names fixed by the API)
     def __init__(self, leader_hint: str | None) -> None:
         super().__init__(f"not the leader (leader hint: {leader_hint!r})")
         self.leader_hint = leader_hint
+
+
+class TransferInProgress(CoreError):  # noqa: N818 (named like NotLeader)
+    """TransferInProgress: the leader refuses client writes while it hands over leadership.
+
+    Thesis 3.10, step 1: "the prior leader stops accepting new client requests", so the
+    target can catch up with a log that stops growing. Nothing changed; the write may be
+    retried, at the new leader once the transfer completes, here if it times out.
+    ``target`` is the node leadership is being handed to.
+    """
+
+    def __init__(self, target: str) -> None:
+        super().__init__(f"leadership transfer to {target} in progress: writes are refused")
+        self.target = target
 
 
 class MembershipChangeError(CoreError, ValueError):

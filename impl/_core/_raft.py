@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, assert_never
 
 from ._base import SnapshotSource
-from ._errors import ConflictingLeader, NotLeader
+from ._errors import ConflictingLeader, NotLeader, TransferInProgress
 from ._members import _Members
 from ._membership import Membership
 from ._messages import (
@@ -144,21 +144,35 @@ class RaftCore(_Members):
             case _:
                 assert_never(message)
 
-    def propose(self, data: bytes) -> int:
-        """propose appends a command to the leader's log and returns its index.
+    def _require_writable(self) -> None:
+        """_require_writable refuses a client write off the leader or during a transfer.
 
-        Raises NotLeader(leader_hint) on any other node.
+        Thesis 3.10, step 1: while a transfer is in progress the leader takes no new client
+        requests, so the target can catch up with a log that stops growing and then win the
+        election (voters refuse a candidate whose log is shorter than theirs, 5.4.1).
         """
         if self._role is not Role.LEADER:
             raise NotLeader(self._leader)
+        if self._transfer_to is not None:
+            raise TransferInProgress(self._transfer_to)
+
+    def propose(self, data: bytes) -> int:
+        """propose appends a command to the leader's log and returns its index.
+
+        Raises NotLeader(leader_hint) on any other node, TransferInProgress(target) on a
+        leader handing over leadership (thesis 3.10); either changes nothing.
+        """
+        self._require_writable()
         index = self._log.last_index + 1
         self._append_local(Entry(index, self._term, EntryKind.NORMAL, bytes(data)))
         return index
 
     def propose_many(self, commands: Sequence[bytes]) -> range:
-        """propose_many appends several commands at once (one replication round); their indexes."""
-        if self._role is not Role.LEADER:
-            raise NotLeader(self._leader)
+        """propose_many appends several commands at once (one replication round); their indexes.
+
+        Refused as ``propose`` is (NotLeader, TransferInProgress), all or nothing.
+        """
+        self._require_writable()
         log = self._log
         first = log.last_index + 1
         term = self._term
@@ -182,9 +196,10 @@ class RaftCore(_Members):
     def transfer_leadership(self, to: str) -> None:
         """transfer_leadership hands leadership to ``to`` once its log is caught up.
 
-        The leader keeps replicating; when ``to`` matches our last index it gets
-        TimeoutNow and campaigns without prevote (thesis 3.10). A pending
-        transfer is forgotten at the next check_quorum_timeout.
+        The leader keeps replicating but takes no client writes (``propose`` raises
+        TransferInProgress); when ``to`` matches our last index it gets TimeoutNow and
+        campaigns without prevote (thesis 3.10). A pending transfer is forgotten at the
+        next check_quorum_timeout (or when we stop leading), and writes are taken again.
         """
         if self._role is not Role.LEADER:
             raise NotLeader(self._leader)
@@ -389,6 +404,11 @@ class RaftCore(_Members):
     def voted_for(self) -> str | None:
         """voted_for is who we voted for in the current term."""
         return self._vote
+
+    @property
+    def transfer_target(self) -> str | None:
+        """transfer_target is the node a leadership transfer in progress hands over to."""
+        return self._transfer_to
 
     @property
     def leader_id(self) -> str | None:
