@@ -75,7 +75,7 @@ def step(state: NodeState, event: Input) -> StepResult:
         new.term != state.term
         or new.voted_for != state.voted_for
         or new.commit != state.commit
-        or (new.log is not state.log and new.log != state.log)
+        or (new.log is not state.log and (len(new.log) != len(state.log) or new.log != state.log))
     )
     persist = new.durable() if changed else None
     committed = new.log[state.commit : new.commit] if new.commit > state.commit else ()
