@@ -9,8 +9,11 @@ one replication round for all of them (``Node.propose_many``).
 Status codes are those of Propose (impl/_grpc_errors.py): not the leader is
 FAILED_PRECONDITION with the leader metadata and nothing appended; leadership
 lost after the append is ABORTED (outcome unknown); a stopped node is
-UNAVAILABLE. A batch over the caps below is INVALID_ARGUMENT before anything
-reaches the node, so nothing of it is appended.
+UNAVAILABLE; a leader in a leadership transfer refuses with UNAVAILABLE too, and
+marks that answer with the trailing metadata ``raftwright-not-appended: 1`` so the
+client, which otherwise never re-sends a batch after UNAVAILABLE, may move on.
+A batch over the caps below is INVALID_ARGUMENT before anything reaches the
+node, so nothing of it is appended.
 """
 
 from __future__ import annotations
@@ -20,8 +23,14 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from grpc import aio
 
+from impl._client import NOT_APPENDED_KEY
 from impl._grpc_errors import abort_for
-from impl._node_errors import NodeStoppedError, NotLeaderError, ProposalLostError
+from impl._node_errors import (
+    NodeStoppedError,
+    NotLeaderError,
+    ProposalLostError,
+    TransferInProgressError,
+)
 from impl.generated import client_pb2
 
 if TYPE_CHECKING:
@@ -71,6 +80,11 @@ class _ProposeBatch:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, refused)
         try:
             results = await self._node.propose_many(list(pb.commands))
+        except TransferInProgressError as exc:
+            # UNAVAILABLE as for Propose, marked so the client knows it may move on.
+            context.set_trailing_metadata(((NOT_APPENDED_KEY, "1"),))
+            await abort_for(exc, context)
+            raise
         except (NotLeaderError, ProposalLostError, NodeStoppedError) as exc:
             await abort_for(exc, context)
             raise

@@ -15,8 +15,10 @@ replicated KV state machine de-duplicates them.
 
 Batches (ProposeBatch): RaftClient.propose_many never re-sends a batch that may
 have been appended. It moves on only after an answer that guarantees nothing
-was appended (FAILED_PRECONDITION: not the leader) or when the node could not
-be reached before the call was sent (the channel never became ready); any
+was appended (FAILED_PRECONDITION: not the leader; a refusal marked with the
+trailing metadata ``raftwright-not-appended``: a leadership transfer is on) or
+when the node could not be reached before the call was sent (the channel never
+became ready); any
 other failure raises ClientError, whose outcome is unknown. KVClient.put_many
 may re-send, because each put in it carries its own sequence and the dedup
 table applies a re-sent batch once.
@@ -42,6 +44,7 @@ from impl.generated import client_pb2, client_pb2_grpc, kv_pb2, kv_pb2_grpc
 __all__ = [
     "LEADER_ADDR_KEY",
     "LEADER_ID_KEY",
+    "NOT_APPENDED_KEY",
     "ClientError",
     "KVClient",
     "NoLeaderError",
@@ -51,6 +54,9 @@ __all__ = [
 
 LEADER_ID_KEY = "raftwright-leader"
 LEADER_ADDR_KEY = "raftwright-leader-addr"
+# Trailing metadata on a ProposeBatch refusal that guarantees nothing was appended
+# (beside FAILED_PRECONDITION, which always does): the batch may go elsewhere.
+NOT_APPENDED_KEY = "raftwright-not-appended"
 
 T = TypeVar("T")
 
@@ -106,6 +112,11 @@ class NodeStatusReport:
     address: str
     status: client_pb2.StatusResponse | None
     error: str | None
+
+
+def _not_appended(err: aio.AioRpcError) -> bool:
+    pairs = cast("Iterable[tuple[str, str | bytes]]", err.trailing_metadata() or ())
+    return any(key == NOT_APPENDED_KEY and value == "1" for key, value in pairs)
 
 
 def _leader_addr(err: aio.AioRpcError) -> str | None:
@@ -283,7 +294,12 @@ class RaftClient:
             if not await _ready(channel, timeout):
                 raise _NotSentError("no connection")
             stub = self._stub(channel)
-            resp = await stub.ProposeBatch(request, timeout=timeout)
+            try:
+                resp = await stub.ProposeBatch(request, timeout=timeout)
+            except aio.AioRpcError as err:
+                if _not_appended(err):  # refused whole (a leadership transfer is on)
+                    raise _NotSentError(f"{err.code().name}: {err.details()}") from err
+                raise
             return list(resp.results)
 
         return await self.call_leader(call, retryable=_BATCH_RETRYABLE)

@@ -8,8 +8,9 @@ leader; a follower rejects and names the leader it knows).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import cast
 
 import grpc
 import pytest
@@ -17,7 +18,7 @@ from grpc import aio
 
 from impl import ClientError, KVClient, RaftClient
 from impl._batch_service import MAX_BATCH_BYTES, MAX_BATCH_COMMANDS
-from impl._client import LEADER_ADDR_KEY, LEADER_ID_KEY
+from impl._client import LEADER_ADDR_KEY, LEADER_ID_KEY, NOT_APPENDED_KEY
 from impl._kv import encode_delete, encode_put
 from impl.generated import client_pb2, client_pb2_grpc, kv_pb2
 
@@ -36,6 +37,11 @@ def run(root: Path, body: Callable[[LocalCluster], Awaitable[None]]) -> None:
             await cluster.stop_all()
 
     asyncio.run(main())
+
+
+def _pairs(err: aio.AioRpcError) -> list[tuple[str, str | bytes]]:
+    # grpc.aio returns an aio.Metadata, which iterates as (key, value) pairs.
+    return list(cast("Iterable[tuple[str, str | bytes]]", err.trailing_metadata() or ()))
 
 
 def existed(result: bytes) -> bool:
@@ -134,7 +140,7 @@ def test_follower_answers_failed_precondition_with_the_leader_hint(tmp_path: Pat
             await channel.close(None)
         err = info.value
         assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
-        trailing = dict(err.trailing_metadata() or ())
+        trailing: dict[str, str | bytes] = dict(_pairs(err))
         assert trailing[LEADER_ID_KEY] == leader_id
         assert trailing[LEADER_ADDR_KEY] == c.peers[leader_id]
         assert c.nodes[leader_id].applied_index == before, "the refused batch was not appended"
@@ -180,5 +186,51 @@ def test_kv_put_many_and_a_resent_batch_is_applied_once(tmp_path: Path) -> None:
             await client.propose_many(batch)
             assert await kv2.get("d") == b"new"
         assert c.machines[leader_id].get("e") == b"old"
+
+    run(tmp_path, body)
+
+
+def test_batch_refused_during_a_transfer_is_marked_and_retried(tmp_path: Path) -> None:
+    """Reference: thesis 3.10 (a leader handing over stops taking new commands).
+
+    A transfer to a stopped follower cannot finish, so the leader stays in the
+    transfer until its next check-quorum round forgets it. Meanwhile a batch is
+    refused whole (UNAVAILABLE, marked not-appended), and RaftClient.propose_many
+    moves on and succeeds once writes are taken again.
+    """
+
+    async def body(c: LocalCluster) -> None:
+        leader_id = await c.wait_leader()
+        leader = c.nodes[leader_id]
+        target = next(n for n in c.nodes if n != leader_id)
+        await c.stop(target)
+        channel = aio.insecure_channel(c.peers[leader_id])
+        refused: aio.AioRpcError | None = None
+        refused_key = ""
+        try:
+            await asyncio.wait_for(channel.channel_ready(), 10)
+            stub = client_pb2_grpc.RaftClientStub(channel)
+            # The window lasts until the leader's next check-quorum round (150 ms here),
+            # so a loaded machine may miss it: try a few times, each with a new key.
+            for attempt in range(30):
+                refused_key = f"t{attempt}"
+                leader.transfer_leadership(target)
+                request = client_pb2.ProposeBatchRequest(
+                    commands=[encode_put(refused_key, b"1", "", 0)]
+                )
+                try:
+                    await stub.ProposeBatch(request, timeout=5)
+                except aio.AioRpcError as err:
+                    refused = err
+                    break
+        finally:
+            await channel.close(None)
+        assert refused is not None, "no batch fell into a transfer window in 30 tries"
+        assert refused.code() == grpc.StatusCode.UNAVAILABLE
+        assert dict(_pairs(refused)).get(NOT_APPENDED_KEY) == "1"
+        async with RaftClient([c.peers[leader_id]], deadline_s=15) as client:
+            assert await client.propose_many([encode_put("t", b"2", "", 0)]) == [b""]
+        assert c.machines[leader_id].get("t") == b"2"
+        assert c.machines[leader_id].get(refused_key) is None, "the refused batch was not applied"
 
     run(tmp_path, body)
