@@ -27,6 +27,8 @@ of ``heartbeat_ms`` would otherwise run with 50). Every error names the key:
     cert = "n1.crt"
     key = "n1.key"
     ca = "ca.pem"                        # with ca: mutual TLS
+    verify_peer_id = true                # default: on with ca (a peer's certificate
+                                         # must name the node id it claims)
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ _SCALARS: dict[str, tuple[type, str]] = {
     "join": (bool, "true or false"),
 }
 _TABLES = ("peers", "tls")
-_TLS_KEYS = ("cert", "key", "ca")
+_TLS_KEYS = ("cert", "key", "ca", "verify_peer_id")
 KEYS = (*_SCALARS, "election_timeout_ms", *_TABLES)
 
 DEFAULTS: dict[str, Any] = {
@@ -149,14 +151,26 @@ def load_config_file(path: Path) -> dict[str, Any]:
                     raise ConfigError(
                         f"unknown config key 'tls.{tls_key}' (known: {', '.join(_TLS_KEYS)})"
                     )
-                _check_type(f"tls.{tls_key}", tls_value, str, "a string path")
-            files = {k: _path(base, v) for k, v in value.items()}
+                if tls_key == "verify_peer_id":
+                    _check_type("tls.verify_peer_id", tls_value, bool, "true or false")
+                else:
+                    _check_type(f"tls.{tls_key}", tls_value, str, "a string path")
+            verify_peer_id = value.get("verify_peer_id")
+            files = {k: _path(base, v) for k, v in value.items() if k != "verify_peer_id"}
             if "cert" not in files or "key" not in files:
                 missing = "cert" if "cert" not in files else "key"
                 raise ConfigError(
                     f"config key 'tls.{missing}' is missing ([tls] needs cert and key)"
                 )
-            out[key] = TlsConfig(cert=files["cert"], key=files["key"], ca=files.get("ca"))
+            try:
+                out[key] = TlsConfig(
+                    cert=files["cert"],
+                    key=files["key"],
+                    ca=files.get("ca"),
+                    verify_peer_id=verify_peer_id,
+                )
+            except ConfigError as exc:
+                raise ConfigError(f"config table [tls]: {exc}") from None
         else:
             raise ConfigError(f"unknown config key {key!r} (known: {', '.join(KEYS)})")
     for key in ("data_dir", "trace_dir"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -133,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PEM",
         help="CA for mutual TLS: peers and clients must present a certificate it signed",
+    )
+    node.add_argument(
+        "--tls-no-verify-peer-id",
+        action="store_true",
+        help="under mutual TLS, accept a peer whose certificate does not name the node id"
+        " it claims (default: checked; config key tls.verify_peer_id)",
     )
     node.add_argument(
         "--metrics-listen",
@@ -259,7 +266,15 @@ def node_settings_from_args(args: argparse.Namespace) -> NodeSettings:
         ca = args.tls_ca or (base.ca if base is not None else None)
         if cert is None or key is None:
             raise ConfigError("--tls-cert and --tls-key are needed together (--tls-ca adds mTLS)")
-        tls = TlsConfig(cert=cert, key=key, ca=ca)
+        verify = base.verify_peer_id if base is not None else None
+        tls = TlsConfig(cert=cert, key=key, ca=ca, verify_peer_id=verify)
+    if args.tls_no_verify_peer_id:
+        tls = tls or file_values.get("tls")
+        if tls is None:
+            raise ConfigError(
+                "--tls-no-verify-peer-id needs TLS (--tls-cert and --tls-key, or a [tls] table)"
+            )
+        tls = dataclasses.replace(tls, verify_peer_id=False)
     flags = {
         "id": args.id,
         "listen": args.listen,
@@ -312,6 +327,8 @@ async def _run_node(config: NodeConfig) -> int:
         return EXIT_FAILURE
     try:
         tls = "off" if config.tls is None else ("mutual" if config.tls.ca else "on")
+        if config.tls is not None and config.tls.ca and not config.tls.verifies_peer_id:
+            tls += ", peer id not checked"
         log.info(
             "raftwright node %s listening on %s (cluster %r, %d voters, tls %s%s)",
             config.node_id,
