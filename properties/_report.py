@@ -14,6 +14,7 @@ from spec import (
     AddLearner,
     AppendRequest,
     AppendResponse,
+    AppendSentinel,
     CheckQuorum,
     ClientRequest,
     ClusterState,
@@ -98,6 +99,8 @@ def describe_action(action: Action) -> str:
                     what = f"promote learner {peer}"
                 case RemoveServer(node=peer):
                     what = f"remove server {peer}"
+                case AppendSentinel():
+                    what = "append a sentinel of its term"
                 case TransferLeadership(target=peer):
                     what = f"transfer leadership to {peer}"
                 case _:
