@@ -7,8 +7,10 @@ Two kinds of process, both started by the benchmark:
   can reach.
 - ``python -m bench._grpc client --target HOST:PORT --mode propose|raw ...``: one client
   process keeping ``--concurrency`` calls in flight for ``--seconds``; ``propose`` uses the
-  public ``impl.RaftClient.propose`` (leader discovery, retries), ``read`` its ``read``
-  (development only), ``raw`` a bare stub call.
+  public ``impl.RaftClient.propose`` (leader discovery, retries), ``batch`` its
+  ``propose_many`` with ``--batch`` commands per call (ProposeBatch: the batching on the
+  client's side of the call), ``read`` its ``read`` (development only), ``raw`` a bare
+  stub call. ``ops`` counts commands (``--batch`` per batch call), ``calls`` counts calls.
   ``stream`` keeps the same number of messages in flight on one bidirectional stream to
   the raw server (what a streaming AppendEntries would cost). It prints one JSON line.
 """
@@ -107,6 +109,8 @@ async def _stream_client(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _client(args: argparse.Namespace) -> dict[str, Any]:
     payload = b"x" * args.payload
+    batch = [payload] * args.batch
+    per_call = args.batch if args.mode == "batch" else 1
     latencies: list[float] = []
     counted = [0, 0]
     loop = asyncio.get_running_loop()
@@ -129,6 +133,8 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
                     await echo(payload, timeout=5.0)
                 elif args.mode == "read":
                     await raft.read(b"")
+                elif args.mode == "batch":
+                    await raft.propose_many(batch)
                 else:
                     await raft.propose(payload)
             except Exception:
@@ -156,7 +162,11 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await raft.close()
         await channel.close(None)
-    result = summarise(latencies, counted[0], args.seconds, counted[1])
+    # ops: commands (a batch call carries per_call of them); latencies are per call
+    result = summarise(latencies, counted[0] * per_call, args.seconds, counted[1])
+    result["calls"] = counted[0]
+    result["calls_per_s"] = counted[0] / args.seconds if args.seconds > 0 else 0.0
+    result["commands_per_call"] = per_call
     # client CPU per call (the client shares the machine's cores with the server)
     result["client_cpu_us_per_call"] = round((cpu[1] - cpu[0]) * 1e6 / max(counted[0], 1), 1)
     return result
@@ -169,7 +179,8 @@ def main() -> None:
     srv.add_argument("--port", type=int, required=True)
     cli = sub.add_parser("client")
     cli.add_argument("--target", required=True)
-    cli.add_argument("--mode", choices=("propose", "read", "raw", "stream"), required=True)
+    cli.add_argument("--mode", choices=("propose", "batch", "read", "raw", "stream"), required=True)
+    cli.add_argument("--batch", type=int, default=32, help="commands per call (--mode batch)")
     cli.add_argument("--concurrency", type=int, default=1)
     cli.add_argument("--seconds", type=float, default=2.0)
     cli.add_argument("--warmup", type=float, default=0.3)

@@ -118,6 +118,7 @@ def _grpc_once(
                 *("client", "--target", target, "--mode", mode),
                 *("--concurrency", str(args.concurrency)),
                 *("--seconds", str(args.seconds), "--warmup", "1.0"),
+                *("--batch", str(args.batch)),
             ],
             name="grpc-client",
         )
@@ -132,14 +133,19 @@ def _grpc_once(
     cpu1 = _process_cpu_s(server_pid)
     for c in clients:
         c.close()
-    calls = sum(a["ops"] for a in answers)
+    # a batch call carries --batch commands: "ops" counts commands, "calls" calls
+    calls = sum(a.get("calls", a["ops"]) for a in answers)
     summary = {
         "mode": mode,
-        "calls_per_s": round(sum(a["ops_per_s"] for a in answers), 1),
+        "calls_per_s": round(sum(a.get("calls_per_s", a["ops_per_s"]) for a in answers), 1),
+        "commands_per_s": round(sum(a["ops_per_s"] for a in answers), 1),
         "errors": sum(a["errors"] for a in answers),
         "p50_ms": [round(a["p50_ms"], 2) for a in answers],
         # the server's CPU from the end of warm-up to the last answer (window and tail)
         "server_cpu_us_per_call": round((cpu1 - cpu0) * 1e6 / max(calls, 1), 1),
+        "server_cpu_us_per_command": round(
+            (cpu1 - cpu0) * 1e6 / max(sum(a["ops"] for a in answers), 1), 1
+        ),
         "client_cpu_us_per_call": [a.get("client_cpu_us_per_call") for a in answers],
         "load": round(os.getloadavg()[0], 2),
     }
@@ -153,7 +159,9 @@ def _grpc_once(
 
 def _grpc(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="raftwright-profile-"))
-    modes = ["raw", "propose"] if args.mode == "both" else [args.mode]
+    modes = {"both": ["raw", "propose"], "all": ["raw", "propose", "batch"]}.get(
+        args.mode, [args.mode]
+    )
     try:
         if "raw" in modes:
             (port,) = free_ports(1)
@@ -215,7 +223,10 @@ def main() -> None:
     grpc_cmd.add_argument("--procs", type=int, default=2)
     grpc_cmd.add_argument("--concurrency", type=int, default=16)
     grpc_cmd.add_argument("--seconds", type=float, default=6.0)
-    grpc_cmd.add_argument("--mode", choices=("propose", "read", "raw", "both"), default="both")
+    grpc_cmd.add_argument(
+        "--mode", choices=("propose", "batch", "read", "raw", "both", "all"), default="both"
+    )
+    grpc_cmd.add_argument("--batch", type=int, default=32, help="commands per call (batch)")
     grpc_cmd.add_argument("--no-fsync", action="store_true")
     grpc_cmd.add_argument("--top", type=int, default=15, help="0: no py-spy")
     checkers = sub.add_parser("checkers")
