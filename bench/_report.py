@@ -270,10 +270,11 @@ def _markdown(
         "stream per client process to the same server: what a per-message exchange costs",
         "when the call set-up is paid once (see the analysis; not a target).",
         "",
-        f"Batched: `impl.RaftClient.propose_many` (the `ProposeBatch` RPC) with"
-        f" {f['grpc_batch_commands_per_call']} commands per call, from the same client processes"
-        " with the same calls in flight. Its rate is in commands/s (the calls/s that carried",
-        "them are in the next column), and `batched / raw` divides commands/s by the raw unary",
+        "Batched: `impl.RaftClient.propose_many` (the `ProposeBatch` RPC) with"
+        f" {f['grpc_batch_commands_per_call']} commands per call,",
+        "from the same client processes with the same calls in flight. Its rate is in",
+        "commands/s (the calls/s that carried them are in the next column), and",
+        "`batched / raw` divides commands/s by the raw unary",
         "calls/s: the target's figure. `Propose / raw` is one command per call, calls/s over",
         "calls/s. The p50 columns are per call.",
         "",
@@ -293,6 +294,13 @@ def _markdown(
             f" | {f[f'grpc_propose_inflight{inflight}_p50_ms']:.2f}"
             f" | {f[f'grpc_batch_inflight{inflight}_p50_ms']:.2f} |"
         )
+    lines += [
+        "",
+        "At 32 in flight: with batching"
+        f" {f['grpc_propose_batched_vs_raw']:.2f}x the raw unary call rate (commands/s over"
+        " calls/s, the target's figure); one command per call"
+        f" {f['grpc_propose_vs_raw']:.2f} (calls/s over calls/s).",
+    ]
     lines += [
         "",
         "## Failover",
