@@ -308,11 +308,15 @@ class Engine:
 
     # --- successors ----------------------------------------------------------------------
 
-    def successor(self, state: IntState, action: IntAction) -> tuple[IntState, int, int] | None:
+    def successor(
+        self, state: IntState, action: IntAction, bounded: bool = False
+    ) -> tuple[IntState, int, int] | None:
         """successor is `spec.cluster_step` for an offered action, or None when refused.
 
         Also returns the node that took a step and the number of its input (-1, -1 when no
-        node stepped), for the per-node transition checks. Bounds are not applied here.
+        node stepped), for the per-node transition checks. Bounds are not applied unless
+        `bounded`: then a successor outside them (of a state inside them) is None as well,
+        found before it is built (the search skips both kinds alike).
         """
         kind = action[0]
         nodes, disks, network, crashed, partition, reads = state
@@ -334,6 +338,8 @@ class Engine:
                 -1,
             )
         elif kind == DUPLICATE:
+            if bounded and len(network) >= self.config.max_messages:
+                return None
             return (
                 (nodes, disks, self._add(network, (action[1],)), crashed, partition, reads),
                 -1,
@@ -357,6 +363,10 @@ class Engine:
                 return (nodes, disks, rest, crashed, partition, reads), -1, -1
             return None
         after, persist, sent, answers = outcome
+        if bounded and (
+            len(rest) + len(sent) > self.config.max_messages or not self.node_ok[after]
+        ):
+            return None
         if after != before:
             nodes = (*nodes[:i], after, *nodes[i + 1 :])
         if persist >= 0:

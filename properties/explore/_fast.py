@@ -131,8 +131,8 @@ class _FastSearch(_Search):
             nodes, disks, _, crashed, _, _ = state
             layout = layout_of(state)
             for index, action in enumerate(actions):
-                moved = successor(state, action)
-                if moved is None:
+                moved = successor(state, action, True)
+                if moved is None:  # refused, or outside the bounds
                     continue
                 new, changed, event = moved
                 # Engine.within_bounds, inlined: only node `changed` can have left the bounds.
