@@ -168,6 +168,9 @@ class Node:
         self._durable_hs = HardState(0, None, 0)
         self._latest_hs: HardState | None = None
         self.failure: BaseException | None = None
+        # When the next check-quorum tick is due (loop time); see _check_quorum_loop.
+        self._check_quorum_due = 0.0
+        self._check_quorum_period = config.election_timeout_ms[0] / 1000
         self._members = MembershipDriver(config.node_id, config.peers)
 
     # ------------------------------------------------------------ lifecycle
@@ -232,7 +235,7 @@ class Node:
         self._driver = loop.create_task(self._drive(), name=f"raftwright-driver-{cfg.node_id}")
         self._tasks = [
             loop.create_task(self._every(cfg.heartbeat_ms, self._on_heartbeat)),
-            loop.create_task(self._every(lo, self._on_check_quorum)),
+            loop.create_task(self._check_quorum_loop(lo)),
         ]
         self._timer.reset()
         self._wake.set()
@@ -460,10 +463,20 @@ class Node:
         core = self._require_core()
         if to not in self._members.current(core).voters:
             raise ValueError(f"unknown node {to!r}")
+        fresh = core.transfer_target is None
         try:
             core.transfer_leadership(to)
         except NotLeader as exc:
             raise self._not_leader(exc.leader_hint) from None
+        if fresh and core.transfer_target is not None:
+            # The leader's check-quorum tick ends a pending transfer (thesis 3.10: one
+            # election timeout to complete). A tick due a few ms after the request would
+            # end it before the target caught up with the writes in flight (writes are
+            # refused meanwhile), so the next tick is put a full period away. Only a new
+            # transfer postpones it: repeated requests cannot hold check-quorum off.
+            now = asyncio.get_running_loop().time()
+            due = now + self._check_quorum_period
+            self._check_quorum_due = max(self._check_quorum_due, due)
         self._wake.set()
 
     # ------------------------------------------------------------ membership
@@ -567,6 +580,23 @@ class Node:
         if self._core is not None:
             self._core.check_quorum_timeout()
             self._wake.set()
+
+    async def _check_quorum_loop(self, period_ms: int) -> None:
+        """_check_quorum_loop ticks check-quorum every period_ms (the election timeout's low end).
+
+        Like ``_every``, except that a new leadership transfer postpones the next tick to a
+        full period after it started (see transfer_leadership), so a transfer always gets
+        between one and two periods before the tick ends it.
+        """
+        loop = asyncio.get_running_loop()
+        period = period_ms / 1000
+        self._check_quorum_due = loop.time() + period
+        while self._running:
+            await asyncio.sleep(max(0.0, self._check_quorum_due - loop.time()))
+            now = loop.time()
+            if self._running and now >= self._check_quorum_due:  # else: postponed meanwhile
+                self._check_quorum_due = now + period
+                self._on_check_quorum()
 
     async def _every(self, period_ms: int, fn: Callable[[], None]) -> None:
         period = period_ms / 1000
