@@ -8,8 +8,13 @@ A write counts as acknowledged only when ``put`` returned; a write that raised
 that every acknowledged write survives and that none was acknowledged by a
 node cut off from the majority.
 
-    put --cluster A,B --prefix p --count 10 [--deadline S] [--tls-ca PEM ...]
-        -> {"acked": {"p0": "v-p0", ...}, "failed": {"p3": "reason", ...}}
+    put --cluster A,B --prefix p --count 10 [--until FILE] [--deadline S] [--tls-ca PEM ...]
+        -> {"acked": {"p0": "v-p0", ...}, "failed": {"p3": "reason", ...},
+            "acked_at": {"p0": 1234.5, ...}}
+        (--until: go on writing after count until FILE exists, so a test can
+        keep writes flowing through a change it makes; acked_at is each
+        acknowledgement's time.monotonic(), one clock for every process of the
+        host, which lets the test count the writes acknowledged during it)
     get --cluster A,B KEY...
         -> {"values": {"p0": "v-p0", "p9": null}}
     peer-vote --cluster A,B --sender n2 [--cluster-id C] [--tls-ca PEM ...]
@@ -25,6 +30,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,21 +55,34 @@ def _client(addresses: list[str], deadline_s: float, tls: TlsConfig | None) -> K
     return KVClient(addresses, tls=tls, deadline_s=deadline_s, rpc_timeout_s=1.0)
 
 
+_MAX_WRITES = 100_000  # an --until file that never appears still ends the writer
+
+
 async def _put(
-    addresses: list[str], prefix: str, count: int, deadline_s: float, tls: TlsConfig | None
+    addresses: list[str],
+    prefix: str,
+    count: int,
+    *,
+    until: Path | None,
+    deadline_s: float,
+    tls: TlsConfig | None,
 ) -> object:
     acked: dict[str, str] = {}
+    acked_at: dict[str, float] = {}
     failed: dict[str, str] = {}
     async with _client(addresses, deadline_s, tls) as client:
-        for i in range(count):
+        i = 0
+        while i < count or (until is not None and not until.exists() and i < _MAX_WRITES):
             key = f"{prefix}{i}"
+            i += 1
             try:
                 await client.put(key, value_for(key).encode())
             except ClientError as exc:
                 failed[key] = str(exc)
             else:
                 acked[key] = value_for(key)
-    return {"acked": acked, "failed": failed}
+                acked_at[key] = time.monotonic()
+    return {"acked": acked, "failed": failed, "acked_at": acked_at}
 
 
 async def _get(
@@ -109,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cluster", required=True)
     parser.add_argument("--prefix", default="k")
     parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--until", type=Path, default=None)
     parser.add_argument("--deadline", type=float, default=20.0)
     parser.add_argument("--tls-ca", type=Path, default=None)
     parser.add_argument("--tls-cert", type=Path, default=None)
@@ -121,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.tls_ca is not None:
         tls = TlsConfig(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca)
     if args.op == "put":
-        out = asyncio.run(_put(addresses, args.prefix, args.count, args.deadline, tls))
+        until, deadline = args.until, args.deadline
+        put = _put(addresses, args.prefix, args.count, until=until, deadline_s=deadline, tls=tls)
+        out = asyncio.run(put)
     elif args.op == "peer-vote":
         out = asyncio.run(_peer_vote(addresses, args.sender, args.cluster_id, tls))
     else:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,10 @@ class MembershipRehearsal(Rehearsal):
             prefix=self.net.machines[NEW_ID].exec_prefix(),
         )
 
+    def wait_for_key(self, key: str) -> None:
+        """wait_for_key waits until key is readable: a background writer has started."""
+        wait_until(lambda: self.driver("get", key)["values"][key], 30, f"{key} written")
+
     def cli(self, argv: list[str], timeout_s: float = 90) -> subprocess.CompletedProcess[str]:
         """cli runs ``raftwright ARGV`` on the client machine."""
         return subprocess.run(
@@ -126,21 +131,42 @@ class MembershipRehearsal(Rehearsal):
         view: dict[str, Any] = json.loads(result.stdout)
         return view
 
-    def writer(self, prefix: str, count: int, cluster: str) -> subprocess.Popen[str]:
-        """writer starts the KV driver on the client machine, writing in the background."""
-        return subprocess.Popen(
+    def writer(self, prefix: str, cluster: str) -> Writer:
+        """writer starts the KV driver on the client machine, writing until stopped."""
+        stop = self.root / f"stop-{prefix}"
+        process = subprocess.Popen(
             [*self.client.exec_prefix(), sys.executable, "-m", "tests.deploy._driver", "put",
-             "--prefix", prefix, "--count", str(count), "--deadline", "20",
+             "--prefix", prefix, "--count", "1", "--until", str(stop), "--deadline", "20",
              "--cluster", cluster, *self.client_tls],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        return Writer(process, stop)
 
 
-def _finish(writer: subprocess.Popen[str]) -> dict[str, Any]:
-    out, err = writer.communicate(timeout=120)
-    assert writer.returncode == 0, f"writer failed: {err}"
-    result: dict[str, Any] = json.loads(out)
-    return result
+class Writer:
+    """Writer is a background KV driver that writes one key after another until finish()."""
+
+    def __init__(self, process: subprocess.Popen[str], stop: Path) -> None:
+        self.process = process
+        self.stop = stop
+
+    def finish(self) -> dict[str, Any]:
+        """finish stops the writer after its current write and returns the driver's JSON."""
+        self.stop.touch()
+        out, err = self.process.communicate(timeout=60)
+        assert self.process.returncode == 0, f"writer failed: {err}"
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate(timeout=10)
+
+
+def acked_between(result: dict[str, Any], start: float, end: float) -> int:
+    """acked_between counts the writes acknowledged in [start, end] (time.monotonic())."""
+    return sum(1 for at in result["acked_at"].values() if start <= at <= end)
 
 
 def test_add_a_machine_retire_the_leader_and_fail_over(tmp_path: Path) -> None:
@@ -159,7 +185,7 @@ def test_add_a_machine_retire_the_leader_and_fail_over(tmp_path: Path) -> None:
     except BaseException:
         net.destroy()
         raise
-    writers: list[subprocess.Popen[str]] = []
+    writers: list[Writer] = []
     retired: list[NodeProcess] = []
     try:
         for node_id in NODE_IDS:
@@ -172,13 +198,23 @@ def test_add_a_machine_retire_the_leader_and_fail_over(tmp_path: Path) -> None:
         assert not before["failed"], before
         acked.update(before["acked"])
 
+        # The joiner waits: it never campaigned, knows no leader, and has nothing.
+        m4 = rehearsal.metrics(NEW_ID)
+        me = frozenset({("node", NEW_ID)})
+        assert m4["raftwright_elections_total", me] == 0, m4
+        assert m4["raftwright_is_leader_known", me] == 0, m4
+        assert m4["raftwright_commit_index", me] == 0, m4
+
         # Add n4 while a client writes (thesis 4.2.1: it catches up as a learner first).
-        writers.append(rehearsal.writer("adding-", 30, old))
+        writers.append(rehearsal.writer("adding-", old))
+        rehearsal.wait_for_key("adding-0")
+        start = time.monotonic()
         added = rehearsal.cli(add_command(old, rehearsal.client_tls, NEW_ID, rehearsal.new_address))
+        end = time.monotonic()
         assert added.returncode == 0, added.stdout + added.stderr
         assert f"{NEW_ID} is a voter" in added.stdout, added.stdout
-        during_add = _finish(writers.pop())
-        assert during_add["acked"], during_add
+        during_add = writers.pop().finish()
+        assert acked_between(during_add, start, end) > 0, (start, end, during_add)
         acked.update(during_add["acked"])
         rehearsal.addresses[NEW_ID] = rehearsal.new_address
 
@@ -187,7 +223,9 @@ def test_add_a_machine_retire_the_leader_and_fail_over(tmp_path: Path) -> None:
         everyone = ",".join(rehearsal.addresses.values())
         survivors = tuple(i for i in (*NODE_IDS, NEW_ID) if i != first)
         new = ",".join(rehearsal.addresses[i] for i in survivors)
-        writers.append(rehearsal.writer("removing-", 30, everyone))
+        writers.append(rehearsal.writer("removing-", everyone))
+        rehearsal.wait_for_key("removing-0")
+        start = time.monotonic()
         removed = rehearsal.cli(remove_command(everyone, rehearsal.client_tls, first))
         assert removed.returncode == 0, removed.stdout + removed.stderr
 
@@ -198,11 +236,12 @@ def test_add_a_machine_retire_the_leader_and_fail_over(tmp_path: Path) -> None:
             return view
 
         view = wait_until(retired_config, 60, f"a committed config without {first}")
+        end = time.monotonic()
         voters = {m["id"] for m in view["members"] if m["voter"]}
         assert voters == set(survivors), view
         assert {m["id"] for m in view["members"]} == set(survivors), view
-        during_remove = _finish(writers.pop())
-        assert during_remove["acked"], during_remove
+        during_remove = writers.pop().finish()
+        assert acked_between(during_remove, start, end) > 0, (start, end, during_remove)
         acked.update(during_remove["acked"])
         old_leader = rehearsal.nodes.pop(first)
         retired.append(old_leader)
@@ -249,7 +288,6 @@ def test_add_a_machine_retire_the_leader_and_fail_over(tmp_path: Path) -> None:
     finally:
         for writer in writers:
             writer.kill()
-            writer.communicate(timeout=10)
         stop_nodes([*rehearsal.nodes.values(), *retired], timeout_s=5)
         failures = net.destroy()
         assert not failures, failures
