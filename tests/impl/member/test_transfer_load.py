@@ -17,45 +17,10 @@ import pytest
 
 from impl import KVClient
 
+from ._load import Load
 from ._memberutil import MemberCluster, wait_for
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
-
-WRITERS = 6
-
-
-class Load:
-    """Load: WRITERS KV clients putting without pause; counts acknowledged writes."""
-
-    def __init__(self, addresses: list[str]) -> None:
-        self._addresses = addresses
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stop = False
-        self.acked = 0
-        self.acked_keys: dict[str, bytes] = {}
-
-    async def _writer(self, k: int) -> None:
-        async with KVClient(self._addresses, deadline_s=20) as kv:
-            j = 0
-            while not self._stop:
-                key, value = f"w{k}-{j}", f"v{j}".encode()
-                await kv.put(key, value)
-                self.acked += 1
-                self.acked_keys[key] = value
-                j += 1
-
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._writer(k)) for k in range(WRITERS)]
-
-    async def wait_acked(self, count: int, timeout_s: float = 15.0) -> None:
-        target = self.acked + count
-        await wait_for(lambda: True if self.acked >= target else None, timeout_s, "writes")
-
-    async def stop(self) -> None:
-        self._stop = True
-        done = await asyncio.gather(*self._tasks, return_exceptions=True)
-        errors = [d for d in done if isinstance(d, BaseException)]
-        assert not errors, errors
 
 
 def _leads(c: MemberCluster, target: str, term: int) -> Callable[[], bool | None]:
