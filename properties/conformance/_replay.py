@@ -239,16 +239,8 @@ class NodeReplay:
                 self._recv(e)
             case "propose":
                 inputs: list[Input] = [ClientRequest(b64decode(d)) for d in e["data"]]
-                assert self.state is not None
-                # thesis 3.10: the leader stops taking client requests during a transfer;
-                # the impl keeps taking them (a disagreement the report counts)
-                hold = self.state.transfer_target is not None and "err" not in e
-                if hold:
-                    self.stats.relaxations[
-                        "proposal taken during a leadership transfer (spec and thesis 3.10"
-                        " refuse it)"
-                    ] += 1
-                self._spec_step(e, inputs, refusable=True, hold_transfer=hold)
+                # thesis 3.10: during a transfer both refuse client requests
+                self._spec_step(e, inputs, refusable=True)
             case "read":
                 self._spec_step(e, [ReadRequest(e["id"])], refusable=True)
             case "transfer":
@@ -447,7 +439,6 @@ class NodeReplay:
         e: Json,
         inputs: list[Input],
         refusable: bool = False,
-        hold_transfer: bool = False,
         member: Json | None = None,
     ) -> None:
         pre = self.state
@@ -456,9 +447,6 @@ class NodeReplay:
         if not inputs and quiet and e["s"] == self.recorded:
             return  # nothing consumed, nothing produced, state as recorded before: verified
         state = pre
-        target = pre.transfer_target
-        if hold_transfer:
-            state = replace(pre, transfer_target=None)
         messages: list[Message] = []
         reads: list[ReadAnswer] = []
         refused = "err" in e
@@ -478,8 +466,6 @@ class NodeReplay:
             state = result.state
             messages.extend(result.messages)
             reads.extend(result.reads)
-        if hold_transfer and state.role is Role.LEADER:
-            state = replace(state, transfer_target=target)
         if member is not None and not refused:
             try:
                 state = with_config_payload(state, member, self.ids.names, self.addresses)
