@@ -37,6 +37,17 @@ def _tolerant(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     return deserialize
 
 
+async def _change(context: aio.ServicerContext[Any, Any], change: Callable[[], int]) -> int:
+    """_change runs one membership change and turns its refusal into the contract's code."""
+    try:
+        return change()
+    except NodeError as exc:
+        await abort_for(exc, context)
+        raise
+    except ValueError as exc:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+
 class _MemberService:
     def __init__(self, node: Node) -> None:
         self._node = node
@@ -47,13 +58,7 @@ class _MemberService:
         if not isinstance(pb, client_pb2.AddMemberRequest):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed request")
         member = pb.member
-        try:
-            index = self._node.add_member(member.id, member.address)
-        except NodeError as exc:
-            await abort_for(exc, context)
-            raise
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        index = await _change(context, lambda: self._node.add_member(member.id, member.address))
         return client_pb2.AddMemberResponse(index=index)
 
     async def remove(
@@ -61,13 +66,7 @@ class _MemberService:
     ) -> client_pb2.RemoveMemberResponse:
         if not isinstance(pb, client_pb2.RemoveMemberRequest):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed request")
-        try:
-            index = self._node.remove_member(pb.id)
-        except NodeError as exc:
-            await abort_for(exc, context)
-            raise
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        index = await _change(context, lambda: self._node.remove_member(pb.id))
         return client_pb2.RemoveMemberResponse(index=index)
 
     async def list(

@@ -30,7 +30,7 @@ from typing import assert_never
 
 from ._procs import ChaosCluster
 
-__all__ = ["Fault", "FaultKind", "FaultRecord", "Injector", "schedule"]
+__all__ = ["Fault", "FaultKind", "FaultRecord", "Injector", "schedule", "sleep_unless_stopped"]
 
 
 class FaultKind(enum.Enum):
@@ -96,6 +96,15 @@ def schedule(
     return out
 
 
+async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> bool:
+    """sleep_unless_stopped waits ``seconds``, returning early (True) once ``stop`` is set."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
 class Injector:
     """Injector runs a schedule against a ChaosCluster, recording each fault."""
 
@@ -116,12 +125,7 @@ class Injector:
         self.stop = asyncio.Event()
 
     async def _sleep(self, seconds: float) -> bool:
-        """_sleep waits, returning early (True) if the run is stopping."""
-        try:
-            await asyncio.wait_for(self.stop.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+        return await sleep_unless_stopped(self.stop, seconds)
 
     async def run(self) -> None:
         for fault in self.faults:

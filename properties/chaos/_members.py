@@ -45,6 +45,7 @@ from grpc import aio
 from impl import ClientError, RaftClient
 from impl.generated import client_pb2, client_pb2_grpc
 
+from ._faults import sleep_unless_stopped
 from ._procs import ChaosCluster
 
 __all__ = ["MemberAction", "MemberNemesis", "MemberOp", "MemberRecord", "member_schedule"]
@@ -149,11 +150,7 @@ class MemberNemesis:
         )
 
     async def _sleep(self, seconds: float) -> bool:
-        try:
-            await asyncio.wait_for(self.stop.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+        return await sleep_unless_stopped(self.stop, seconds)
 
     async def run(self) -> None:
         for action in self.actions:
@@ -339,19 +336,10 @@ class MemberNemesis:
         await cluster.add_node(node)
         cluster.start(node)
         self._on_members(cluster.client_addresses)
-        member = client_pb2.Member(id=node, address=cluster.peer_address(node))
-
-        async def call(channel: aio.Channel, timeout: float) -> int:
-            stub = client_pb2_grpc.RaftClientStub(channel)
-            resp: client_pb2.AddMemberResponse = await stub.AddMember(
-                client_pb2.AddMemberRequest(member=member), timeout=timeout
-            )
-            return resp.index
-
         index: int | str = "?"
         try:
             async with self._client(self.wait_s) as client:
-                index = await client.call_leader(call)
+                index = await client.add_member(node, cluster.peer_address(node))
         except ClientError as exc:
             if "ALREADY_EXISTS" not in str(exc):  # an earlier attempt got through: fine
                 return False, f"AddMember failed: {exc}"
@@ -362,17 +350,10 @@ class MemberNemesis:
         return False, f"config index {index}; still {where} after {self.wait_s:.0f}s"
 
     async def _remove(self, node: str) -> tuple[bool, str]:
-        async def call(channel: aio.Channel, timeout: float) -> int:
-            stub = client_pb2_grpc.RaftClientStub(channel)
-            resp: client_pb2.RemoveMemberResponse = await stub.RemoveMember(
-                client_pb2.RemoveMemberRequest(id=node), timeout=timeout
-            )
-            return resp.index
-
         index: int | str = "?"
         try:
             async with self._client(self.wait_s) as client:
-                index = await client.call_leader(call)
+                index = await client.remove_member(node)
         except ClientError as exc:
             if "NOT_FOUND" not in str(exc):
                 return False, f"RemoveMember failed: {exc}"

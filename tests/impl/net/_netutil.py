@@ -19,11 +19,19 @@ T = TypeVar("T")
 class LocalCluster:
     """LocalCluster runs n Node objects in this event loop on 127.0.0.1."""
 
-    def __init__(self, root: Path, n: int = 3, *, snapshot_every: int = 10000) -> None:
+    def __init__(
+        self,
+        root: Path,
+        n: int = 3,
+        *,
+        snapshot_every: int = 10000,
+        election_timeout_ms: tuple[int, int] = (150, 300),
+    ) -> None:
         ports = free_ports(n)
         self.peers = {f"n{i + 1}": f"127.0.0.1:{port}" for i, port in enumerate(ports)}
         self.root = root
         self.snapshot_every = snapshot_every
+        self.election_timeout_ms = election_timeout_ms
         self.nodes: dict[str, Node] = {}
         self.machines: dict[str, KVStateMachine] = {}
 
@@ -38,7 +46,7 @@ class LocalCluster:
             listen=self.peers[node_id],
             peers=self.peers,
             data_dir=self.root / node_id,
-            election_timeout_ms=(150, 300),
+            election_timeout_ms=self.election_timeout_ms,
             heartbeat_ms=30,
             snapshot_every=self.snapshot_every,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from ._netutil import LocalCluster, wait_for
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 
 
-def run(root: Path, body: Callable[[LocalCluster], Awaitable[None]], **kw: int) -> None:
+def run(root: Path, body: Callable[[LocalCluster], Awaitable[None]], **kw: Any) -> None:
     async def main() -> None:
         cluster = LocalCluster(root, **kw)
         try:
