@@ -300,7 +300,12 @@ class NodeReplay:
         self.active = True
         self.global_only = None
         self.digest_comparable = base_index == 0  # the impl chain restarts at a base
-        durable = Durable(term, self.ids.opt_to_spec(vote), prefix + entries, commit)
+        # a snapshot holds only applied, so committed, entries: a node restarting from one
+        # knows its base is committed even when its hard state's commit is older (the
+        # commit-only hard state rides with the next write, relaxation 8)
+        durable = Durable(
+            term, self.ids.opt_to_spec(vote), prefix + entries, max(commit, base_index)
+        )
         node = previous or initial_node(self.me, self.voters)
         node = replace(node, initial_config=self.initial_config)
         self.state = step(node, Restart(durable)).state
