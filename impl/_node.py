@@ -347,6 +347,15 @@ class Node:
         address = self._members.address_of(self._core, hint) if hint is not None else None
         return NotLeaderError(hint, address)
 
+    def _require_writable(self) -> None:
+        """_require_writable refuses a write before it is queued: not the leader, or a
+        leadership transfer is on (thesis 3.10); the driver checks again when it appends."""
+        core = self._require_core()
+        if core.role is not Role.LEADER:
+            raise self._not_leader(core.leader_id)
+        if core.transfer_target is not None:
+            raise TransferInProgressError(core.transfer_target)
+
     async def propose(self, command: bytes) -> bytes:
         """propose replicates command; returns the state machine's result once applied.
 
@@ -355,11 +364,7 @@ class Node:
         retry shortly), ProposalLostError (leadership changed; outcome unknown) or
         NodeStoppedError.
         """
-        core = self._require_core()
-        if core.role is not Role.LEADER:
-            raise self._not_leader(core.leader_id)
-        if core.transfer_target is not None:
-            raise TransferInProgressError(core.transfer_target)
+        self._require_writable()
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._propose_batch.append((command, fut))
         self._wake.set()
@@ -377,11 +382,7 @@ class Node:
         may keep a prefix of the batch (Raft section 5.3/5.4: it keeps what is
         committed, may drop the rest).
         """
-        core = self._require_core()
-        if core.role is not Role.LEADER:
-            raise self._not_leader(core.leader_id)
-        if core.transfer_target is not None:
-            raise TransferInProgressError(core.transfer_target)
+        self._require_writable()
         if not commands:
             return []
         loop = asyncio.get_running_loop()

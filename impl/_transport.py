@@ -140,6 +140,25 @@ def _serialize(msg: Any) -> bytes:
 
 # ---------------------------------------------------------------- server side
 
+_DENIED = grpc.StatusCode.PERMISSION_DENIED
+_MALFORMED = grpc.StatusCode.INVALID_ARGUMENT
+_Refusal = tuple[str, grpc.StatusCode, str]  # (metrics reason, status code, details)
+
+
+def _delivery_refusal(exc: Exception) -> _Refusal | None:
+    """_delivery_refusal maps the node's refusal of a delivered message to its answer."""
+    match exc:
+        case UnknownSender():
+            return ("unknown_sender", _DENIED, str(exc))
+        case WrongCluster():
+            return ("wrong_cluster", _DENIED, str(exc))
+        case MalformedMessage():
+            return ("malformed", _MALFORMED, str(exc))
+        case ProtocolError():
+            return ("protocol", grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        case _:
+            return None
+
 
 class _PeerService:
     """RaftPeer handlers: validate, convert, hand to the node, return its reply."""
@@ -171,43 +190,45 @@ class _PeerService:
         self.metrics.refused(method, reason, details, context.peer())
         await context.abort(code, details)
 
-    async def _check(self, pb: Any, context: aio.ServicerContext[Any, Any], method: str) -> None:
-        denied = grpc.StatusCode.PERMISSION_DENIED
-        if isinstance(pb, _Undecodable):
-            malformed = grpc.StatusCode.INVALID_ARGUMENT
-            await self._refuse(context, method, "malformed", malformed, f"malformed: {pb.reason}")
-        if pb.cluster_id != self._cluster_id:
-            await self._refuse(
-                context, method, "wrong_cluster", denied, f"wrong cluster id {pb.cluster_id!r}"
-            )
-        # Members of the config in use, or a leader's message (a new learner: thesis 4.2.1).
-        leaderish = isinstance(pb, raft_pb2.AppendRequest | raft_pb2.SnapshotChunk)
-        if not self._node.accepts_sender(pb.sender, leaderish):
-            await self._refuse(
-                context, method, "unknown_sender", denied, f"unknown sender {pb.sender!r}"
-            )
-        why = self.identity.refusal(self.identity.names(context.auth_context()), pb.sender)
+    def sender_refusal(
+        self, cluster_id: str, sender: str, leaderish: bool, names: frozenset[str] | None
+    ) -> _Refusal | None:
+        """sender_refusal: why a message from ``sender`` may not reach the node, or None.
+
+        Another cluster's, a stranger's (members of the config in use pass, and so does a
+        leader's append to a new learner, thesis 4.2.1), or one the caller's certificate
+        does not name (``names``: who the caller may speak for; None: anyone).
+        """
+        if cluster_id != self.cluster_id:
+            return ("wrong_cluster", _DENIED, f"wrong cluster id {cluster_id!r}")
+        if not self.node.accepts_sender(sender, leaderish):
+            return ("unknown_sender", _DENIED, f"unknown sender {sender!r}")
+        why = self.identity.refusal(names, sender)
         if why is not None:
-            await self._refuse(context, method, "identity", denied, why)
+            return ("identity", _DENIED, why)
+        return None
+
+    async def _check(self, pb: Any, context: aio.ServicerContext[Any, Any], method: str) -> None:
+        if isinstance(pb, _Undecodable):
+            await self._refuse(context, method, "malformed", _MALFORMED, f"malformed: {pb.reason}")
+        leaderish = isinstance(pb, raft_pb2.AppendRequest | raft_pb2.SnapshotChunk)
+        names = self.identity.names(context.auth_context())
+        refusal = self.sender_refusal(pb.cluster_id, pb.sender, leaderish, names)
+        if refusal is not None:
+            await self._refuse(context, method, *refusal)
 
     async def _deliver(
         self, msg: Message, context: aio.ServicerContext[Any, Any], method: str
     ) -> Message | None:
-        denied = grpc.StatusCode.PERMISSION_DENIED
         try:
             return await self._node.deliver(msg)
-        except UnknownSender as exc:
-            await self._refuse(context, method, "unknown_sender", denied, str(exc))
-        except WrongCluster as exc:
-            await self._refuse(context, method, "wrong_cluster", denied, str(exc))
-        except MalformedMessage as exc:
-            malformed = grpc.StatusCode.INVALID_ARGUMENT
-            await self._refuse(context, method, "malformed", malformed, str(exc))
-        except ProtocolError as exc:
-            refused = grpc.StatusCode.FAILED_PRECONDITION
-            await self._refuse(context, method, "protocol", refused, str(exc))
         except NodeStoppedError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except Exception as exc:
+            refusal = _delivery_refusal(exc)
+            if refusal is None:
+                raise
+            await self._refuse(context, method, *refusal)
 
     async def _convert(
         self,
@@ -341,40 +362,32 @@ class _StreamHandler:
         """_feed delivers one batch; returns False (after queueing the error) if refused."""
         start = time.perf_counter()
         pending = self._pending
-        malformed = grpc.StatusCode.INVALID_ARGUMENT
-        denied = grpc.StatusCode.PERMISSION_DENIED
         if isinstance(pb, _Undecodable):
-            return self._refuse("malformed", malformed, f"malformed: {pb.reason}")
+            return self._refuse("malformed", _MALFORMED, f"malformed: {pb.reason}")
         svc = self._service
         msgs: list[Message] = []
         for item in pb.messages:
             try:
                 cluster_id, sender = peer_message_header(item)
-                if cluster_id != svc.cluster_id:
-                    return self._refuse("wrong_cluster", denied, f"wrong cluster id {cluster_id!r}")
-                if not svc.node.accepts_sender(sender, item.WhichOneof("body") == "append_request"):
-                    return self._refuse("unknown_sender", denied, f"unknown sender {sender!r}")
-                why = svc.identity.refusal(self._names, sender)
-                if why is not None:
-                    return self._refuse("identity", denied, why)
+                leaderish = item.WhichOneof("body") == "append_request"
+                refusal = svc.sender_refusal(cluster_id, sender, leaderish, self._names)
+                if refusal is not None:
+                    return self._refuse(*refusal)
                 msgs.append(peer_message_from_pb(item))
             except MalformedProtoError as exc:
-                return self._refuse("malformed", malformed, str(exc))
+                return self._refuse("malformed", _MALFORMED, str(exc))
         node = svc.node
         for msg in msgs:
             try:
                 pending.append(node.deliver_nowait(msg))
-            except UnknownSender as exc:
-                return self._refuse("unknown_sender", denied, str(exc))
-            except WrongCluster as exc:
-                return self._refuse("wrong_cluster", denied, str(exc))
-            except MalformedMessage as exc:
-                return self._refuse("malformed", malformed, str(exc))
-            except ProtocolError as exc:
-                return self._refuse("protocol", grpc.StatusCode.FAILED_PRECONDITION, str(exc))
             except NodeStoppedError as exc:
                 pending.append(_StreamError(grpc.StatusCode.UNAVAILABLE, str(exc)))
                 return False
+            except Exception as exc:
+                refusal = _delivery_refusal(exc)
+                if refusal is None:
+                    raise
+                return self._refuse(*refusal)
         if msgs:
             self._peer = msgs[0].sender
         svc.metrics.batch_received(self._peer, msgs)
