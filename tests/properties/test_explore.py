@@ -36,6 +36,8 @@ from spec import (
     VoteRequest,
 )
 
+from ._fresh import run_in_fresh_interpreter
+
 # Elections only: no client requests, crashes, heartbeats or check-quorum ticks.
 ELECTIONS = ExploreConfig(
     nodes=3,
@@ -148,6 +150,10 @@ def test_fingerprint_is_a_relabelling_invariant() -> None:
 
 def test_two_workers_find_the_same_states() -> None:
     """Forked workers explore the same state space as one process."""
+    run_in_fresh_interpreter(check_two_workers_find_the_same_states)
+
+
+def check_two_workers_find_the_same_states() -> None:
     config = ExploreConfig(nodes=2, max_term=1, max_log=1, max_messages=2, max_crashes=0)
     one = explore(config)
     two = explore(replace(config, workers=2))
@@ -176,6 +182,10 @@ def test_double_vote_is_found_with_the_shortest_run() -> None:
 
 def test_double_vote_through_a_patch_and_forked_workers() -> None:
     """The explorer looks spec.cluster_step up at run time, so a mock.patch is honoured."""
+    run_in_fresh_interpreter(check_double_vote_through_a_patch_and_forked_workers)
+
+
+def check_double_vote_through_a_patch_and_forked_workers() -> None:
     original = spec.cluster_step
 
     def seeded(cluster: ClusterState, action: Action) -> ClusterResult:

@@ -31,6 +31,8 @@ from properties.explore._engine import Engine, IntState
 from properties.mutants import explorer_settings, mutant_by_name, patched
 from spec import Action, ClusterResult, ClusterState, Deliver, Role, VoteRequest
 
+from ._fresh import run_in_fresh_interpreter
+
 # Small models that between them offer every kind of action the explorer has.
 MODELS = {
     "crash-request": ExploreConfig(nodes=3, max_term=1, max_log=1, max_messages=2, max_depth=9),
@@ -90,6 +92,10 @@ def test_fast_engine_explores_what_the_plain_search_does(name: str) -> None:
 
 def test_two_workers_on_the_fast_engine() -> None:
     """Forked workers on the engine find the same states as one process and the plain search."""
+    run_in_fresh_interpreter(check_two_workers_on_the_fast_engine)
+
+
+def check_two_workers_on_the_fast_engine() -> None:
     config = ExploreConfig(nodes=3, max_term=1, max_log=1, max_messages=2, max_depth=9)
     one = explore(config)
     two = explore(replace(config, workers=2))
