@@ -240,6 +240,9 @@ class _Replication(_Reads):
         if pr is None:
             return  # a member that has just left (or a leader that never replicated to it)
         pr.recent_active = True
+        # The read echo counts before the commit it may bring: a leader whose removal this
+        # reply commits steps down below, and must first answer the reads it confirms.
+        pr.read_ack = max(pr.read_ack, msg.read_ctx)
         if msg.success:
             if pr.acked(msg.match_index):
                 self._maybe_commit()

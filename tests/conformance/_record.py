@@ -20,6 +20,7 @@ from impl import (
     NodeConfig,
     NotLeaderError,
     ProposalLostError,
+    TransferInProgressError,
 )
 from impl._kv import encode_get, encode_put
 
@@ -114,7 +115,11 @@ class TracedCluster:
         raise AssertionError(f"no settled leader within {timeout_s}s")
 
     async def put(self, key: str, value: str, attempts: int = 50) -> None:
-        """put writes through whichever node leads, retrying across elections."""
+        """put writes through whichever node leads, retrying across elections and transfers.
+
+        A write during a leadership transfer is refused until it ends (thesis 3.10), as a
+        client of the real service sees it (UNAVAILABLE, retried).
+        """
         self._sequence += 1
         command = encode_put(key, value.encode(), "recorder", self._sequence)
         for _ in range(attempts):
@@ -122,7 +127,7 @@ class TracedCluster:
             try:
                 await self.nodes[leader].propose(command)
                 return
-            except (NotLeaderError, ProposalLostError):
+            except (NotLeaderError, ProposalLostError, TransferInProgressError):
                 await asyncio.sleep(0.05)
         raise AssertionError(f"put {key} never succeeded")
 

@@ -586,3 +586,19 @@ def test_sentinel_on_request_unblocks_a_change_on_an_idle_cluster() -> None:
     assert core.commit_index == index
     net.add_node("n4")
     assert core.add_learner("n4", ADDR) == index + 1
+
+
+def test_reply_that_commits_the_leaders_removal_also_confirms_its_reads() -> None:
+    """Reference: thesis 4.2.2 and 6.4 — a leader removing itself still serves reads until the
+    removal commits. The reply that commits it also echoes a read's heartbeat number; the
+    leader counts that echo before it steps down, so the read is answered (as spec/ does)
+    rather than aborted. A chaos run found the order reversed: the read was aborted."""
+    net = _cluster()
+    net["n1"].read_index(7)
+    net["n1"].remove_server("n1")
+    # only the config entry's appends carry the read's number: drop the read's heartbeats
+    net.filter = lambda s: not (isinstance(s.message, AppendRequest) and not s.message.entries)
+    net.run()
+    assert _committed(net["n1"]) and role_of(net["n1"]) is Role.FOLLOWER
+    assert [r.request_id for r in net.nodes["n1"].reads] == [7]
+    assert not net.nodes["n1"].aborted
