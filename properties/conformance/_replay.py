@@ -505,9 +505,11 @@ class NodeReplay:
                 votes=frozenset(),
                 rejections=frozenset(),
             )
-        # aborted reads: exactly the spec reads dropped by stepping down
+        # aborted reads: exactly the spec reads dropped by stepping down (not those the same
+        # step answered first: the reply that commits a leader's own removal, thesis 4.2.2)
         if pre.role is Role.LEADER and post.role is not Role.LEADER:
-            dropped = sorted(r.read_id for r in pre.pending_reads)
+            answered = {r.read_id for r in spec_reads}
+            dropped = sorted(r.read_id for r in pre.pending_reads if r.read_id not in answered)
             if sorted(e.get("abort", [])) != dropped:
                 raise Diverged(
                     f"pending reads {dropped} aborted on stepping down",

@@ -32,6 +32,8 @@ class SansIOCluster:
         self.disks: dict[str, StoredState] = {}
         self.network: deque[tuple[str, Envelope]] = deque()
         self.down: set[str] = set()
+        # drop(src, envelope) -> True loses that message on the way (a lossy link)
+        self.drop: Callable[[str, Envelope], bool] | None = None
         for node_id in self.ids:
             self.start(node_id)
 
@@ -136,7 +138,8 @@ class SansIOCluster:
             last = ready.entries[-1]
             core.persisted(last.index, last.term)
         for env in ready.messages:
-            self.network.append((node_id, env))
+            if self.drop is None or not self.drop(node_id, env):
+                self.network.append((node_id, env))
         if ready.committed:
             core.applied(ready.committed[-1].index)
         core.advance(ready)

@@ -21,6 +21,7 @@ def test_corpus_is_small_and_complete() -> None:
     expected = [
         "chaos-lossy-churn",
         "chaos-partition-restart-all",
+        "chaos-remove-leader-reads",
         "chaos-restart-snapshot-commit",
         "chaos-transfer-membership",
         "election",
@@ -39,7 +40,7 @@ def test_corpus_is_small_and_complete() -> None:
 def test_corpus_conforms() -> None:
     result = check_traces([CORPUS])
     assert result.ok, result.render()
-    assert result.runs == 11 and result.nodes == 34
+    assert result.runs == 12 and result.nodes == 38
     # only the snapshot followers may be checked globally only, and only after an install
     # (and, in snapshot-install-restart, the restart from a snapshot it never saw built)
     chaos = CORPUS / "chaos-partition-restart-all" / "node-n1.ndjson.gz"
@@ -142,3 +143,19 @@ def test_restart_from_a_snapshot_past_the_stored_commit_is_fully_replayed() -> N
     result = check_traces([run])
     assert result.ok, result.render()
     assert not any("n2" in note for note in result.global_only), result.global_only
+
+
+def test_reads_answered_as_the_removed_leader_retires_are_fully_replayed() -> None:
+    """Reference: thesis 4.2.2 and 6.4: in a chaos run the leader n4 removes itself; the
+    reply that commits the removal also confirms read 24, which n4 answers as it steps
+    down, aborting only read 25 (the checker once expected both aborted)."""
+    run = CORPUS / "chaos-remove-leader-reads"
+    retiring = [
+        e
+        for e in load(run / "node-n4.ndjson.gz")
+        if e.get("i") == "recv" and e["s"][2] == "F" and e.get("reads") and e.get("abort")
+    ]
+    assert [([r[0] for r in e["reads"]], e["abort"]) for e in retiring] == [([24], [25])]
+    result = check_traces([run])
+    assert result.ok, result.render()
+    assert not result.global_only, result.global_only

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from impl._core import MembershipChangeError, NotLeader, Role
+from impl._core import AppendRequest, MembershipChangeError, NotLeader, Role
 from impl._trace import TracingCore
 from properties.conformance import check_traces
 from tests.conformance._edit import edit_first, load, save
@@ -270,3 +270,30 @@ def test_a_header_without_voters_is_an_error_not_a_crash(tmp_path: Path) -> None
     result = check_traces([tmp_path])
     assert not result.ok
     assert any("header configuration" in error for error in result.errors), result.render()
+
+
+def test_reads_answered_by_the_reply_that_retires_the_leader_conform(tmp_path: Path) -> None:
+    """Reference: thesis 4.2.2 and 6.4 — the reply that commits the leader's own removal
+    also confirms a pending read: the spec answers it, then steps down, and aborts only the
+    rest. A chaos run showed the impl aborting it (fixed in the core) and, after that fix,
+    the checker expecting it aborted; this trace fails on either old rule."""
+    cluster = SansIOCluster(tmp_path)
+    cluster.elect("n1")
+    cluster.cores["n1"].propose(b"first")
+    cluster.drain()
+    cluster.heartbeat()
+    n1 = cluster.cores["n1"]
+    n1.read_index(7)
+    n1.remove_server("n1")
+    # only the config entry's appends carry the read's number: lose the read's heartbeats
+    cluster.drop = lambda src, env: (
+        src == "n1" and isinstance(env.message, AppendRequest) and not env.message.entries
+    )
+    cluster.drain()
+    assert n1.role is Role.FOLLOWER
+    cluster.close()
+    events = load(tmp_path / "node-n1.ndjson")
+    retired = next(e for e in events if e.get("s", [None] * 3)[2] == "F" and e.get("reads"))
+    assert [r[0] for r in retired["reads"]] == [7] and not retired.get("abort")
+    result = check_traces([tmp_path])
+    assert result.ok, result.render()
