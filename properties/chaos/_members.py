@@ -24,8 +24,10 @@ Actions (one at a time, each bounded in time):
 
 The voter count stays within [``min_voters``, ``max_voters``]: at the lower bound the next
 change is an addition, at the upper bound a removal, and in between additions and removals
-alternate (after a change that took effect; one the faults defeated is tried again), so a
-run whose first two changes take effect has one of each. After every change the
+alternate (after a change that took effect; one the faults defeated is tried again, up to
+``change_retries`` extra attempts per run), so a run whose first two changes take effect has
+one of each. A change that does not take effect prints every member's view (role, term,
+leader, commit, log, voters, the leader's match indexes). After every change the
 harness asks the leader for the committed configuration and makes its own view agree (a
 change whose answer was lost may have happened anyway), then hands the new address list to
 the workload.
@@ -120,6 +122,7 @@ class MemberNemesis:
         max_voters: int = 5,
         wait_s: float = 12.0,
         readd_same_id: bool = False,
+        change_retries: int = 2,
     ) -> None:
         self.cluster = cluster
         self.actions = actions
@@ -130,6 +133,7 @@ class MemberNemesis:
         self.max_voters = max_voters
         self.wait_s = wait_s
         self.readd_same_id = readd_same_id
+        self.change_retries = change_retries  # extra attempts, per run, at a defeated change
         self._last_change: MemberOp | None = None
         self._next_id = len(cluster.ids) + 1
         self._removals = 0
@@ -153,7 +157,10 @@ class MemberNemesis:
         return await sleep_unless_stopped(self.stop, seconds)
 
     async def run(self) -> None:
-        for action in self.actions:
+        pending = list(self.actions)
+        retries = self.change_retries
+        while pending:
+            action = pending.pop(0)
             if await self._sleep(action.gap_s):
                 return
             start = time.monotonic()
@@ -172,10 +179,35 @@ class MemberNemesis:
             record = MemberRecord(op, node, ok, detail, start, time.monotonic())
             self.records.append(record)
             self._say(f"nemesis: {op.value} {node}: {'ok' if ok else 'no'} ({detail})")
+            if action.change and not ok and not self.stop.is_set():
+                self._say(await self._views())
+                if retries > 0:  # as an operator would: once more (direction: the config then)
+                    retries -= 1
+                    pending.insert(0, action)
             if action.change:
                 await self._reconcile()
 
     # ---------------------------------------------------------------- helpers
+
+    async def _views(self) -> str:
+        """_views is every member's own view, a line each: the evidence for a change that
+        did not take effect (who led, in which term, how far each log and commit got)."""
+        cluster = self.cluster
+        lines = ["  node   role          term  leader  commit  applied  log  voters"]
+        async with RaftClient(cluster.client_addresses) as client:
+            for node in list(cluster.ids):
+                try:
+                    st = await client.status(cluster.address(node), 1.0)
+                except aio.AioRpcError as err:
+                    lines.append(f"  {node:<6} no answer: {err.code().name}")
+                    continue
+                peers = " ".join(f"{p.id}:{p.match_index}" for p in st.peers)
+                lines.append(
+                    f"  {node:<6} {st.role:<12} {st.term:>5}  {st.leader or '-':<6} "
+                    f"{st.commit_index:>7} {st.applied_index:>8} {st.log_size:>4}  "
+                    f"{','.join(sorted(st.members))}" + (f"  match {peers}" if peers else "")
+                )
+        return "\n".join(lines)
 
     def _client(self, deadline_s: float) -> RaftClient:
         return RaftClient(self.cluster.client_addresses, deadline_s=deadline_s, rpc_timeout_s=1.0)
