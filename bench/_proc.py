@@ -11,7 +11,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from properties.chaos import free_ports
 
 __all__ = ["ROOT", "Worker", "WorkerError", "free_ports", "kill_all"]
 
@@ -29,20 +30,6 @@ _LIVE: list[Worker] = []
 
 class WorkerError(RuntimeError):
     """WorkerError: a worker died, timed out or answered with an error."""
-
-
-def free_ports(count: int) -> list[int]:
-    """free_ports asks the kernel for distinct free loopback ports."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _pump(stream: IO[str], out: queue.Queue[str | None]) -> None:

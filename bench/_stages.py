@@ -34,26 +34,15 @@ from impl import KVStateMachine, Node, NodeConfig
 from impl import _node as node_module
 from impl._core import AppendRequest, AppendResponse, Message
 from impl._kv import encode_put
+from properties.chaos import free_ports
 
 __all__ = ["main"]
-
-
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 async def _run(writes: int, fsync: bool, root: Path) -> dict[str, Any]:
     clock = time.perf_counter
     marks: dict[str, dict[int, float]] = defaultdict(dict)
-    ports = _free_ports(3)
+    ports = free_ports(3)
     peers = {f"n{i + 1}": f"127.0.0.1:{p}" for i, p in enumerate(ports)}
     nodes: dict[str, Node] = {}
     leader_box: list[str] = []

@@ -7,23 +7,11 @@ import socket
 from collections.abc import Callable
 from typing import TypeVar
 
+from properties.chaos import free_ports
+
 __all__ = ["consecutive_free_ports", "free_ports", "wait_for"]
 
 T = TypeVar("T")
-
-
-def free_ports(count: int) -> list[int]:
-    """free_ports asks the OS for unused loopback ports (bind to port 0, then release)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def consecutive_free_ports(count: int, attempts: int = 50) -> int:
