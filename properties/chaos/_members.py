@@ -244,6 +244,10 @@ class MemberNemesis:
         learners = {m.member.id: m.member.address for m in resp.members if not m.voter}
         return _Config(voters, learners, resp.committed, resp.leader, bool(leaders))
 
+    def _waited(self) -> str:
+        """_waited says how a wait for a change ended: its time ran out, or the run did."""
+        return "when the run ended" if self.stop.is_set() else f"after {self.wait_s:.0f}s"
+
     async def _wait_config(
         self, done: Callable[[_Config], bool], seconds: float
     ) -> tuple[bool, _Config | None]:
@@ -379,7 +383,7 @@ class MemberNemesis:
         if ok:
             return True, f"config index {index}, voter; voters {sorted(cfg.voters) if cfg else []}"
         where = "learner" if cfg is not None and node in cfg.learners else "not a voter"
-        return False, f"config index {index}; still {where} after {self.wait_s:.0f}s"
+        return False, f"config index {index}; still {where} {self._waited()}"
 
     async def _remove(self, node: str) -> tuple[bool, str]:
         index: int | str = "?"
@@ -393,7 +397,7 @@ class MemberNemesis:
             lambda c: node not in c.voters and node not in c.learners, self.wait_s
         )
         if not ok:
-            return False, f"config index {index}; removal not committed in {self.wait_s:.0f}s"
+            return False, f"config index {index}; removal still uncommitted {self._waited()}"
         self.cluster.retire(node)
         self._on_members(self.cluster.client_addresses)
         return True, f"config index {index}; voters {sorted(cfg.voters) if cfg else []}"
