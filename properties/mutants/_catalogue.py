@@ -194,7 +194,14 @@ CATALOGUE: tuple[Mutant, ...] = (
         covers="truncate-matching",
         replacements=(_r("spec._replication", "_merge", logbugs.merge_truncates_after_prev),),
         witness=w.truncate_witness,
-        budget=Budget(explorer={"max_requests": 2, "max_messages": 4}, z3_examples=500),
+        # One entry is enough: the leader sends an empty append, then one carrying the entry;
+        # they arrive in the other order, and the empty one cuts the entry the follower has
+        # just acknowledged (persist-before-send, 10 steps). Two nodes, one term and two
+        # messages in flight: the whole correct model is 5,087 states, under EXPLORER_BASE's cap.
+        budget=Budget(
+            explorer={"nodes": 2, "max_term": 1, "max_log": 1, "max_messages": 2},
+            z3_examples=500,
+        ),
     ),
     Mutant(
         name="commit-moves-backwards",
@@ -209,7 +216,13 @@ CATALOGUE: tuple[Mutant, ...] = (
             ),
         ),
         witness=w.commit_backwards_witness,
-        budget=Budget(explorer={"max_duplicates": 1}, z3_examples=500),
+        # No duplicate needed: an empty append sent before the entry commits arrives after the
+        # one that told the follower commit 1 (commit-never-regresses, 13 steps); the same
+        # two-node model as truncates-matching, explored in full.
+        budget=Budget(
+            explorer={"nodes": 2, "max_term": 1, "max_log": 1, "max_messages": 2},
+            z3_examples=500,
+        ),
     ),
     Mutant(
         name="candidate-vote-unrecorded",
