@@ -27,6 +27,7 @@ COVERAGE_KEYS: tuple[str, ...] = (
     "config_committed",
     "learner_in_use",
     "timeout_now_sent",
+    "sentinel_on_request",
 )
 """COVERAGE_KEYS lists the counters, in the order the CLI prints them."""
 
@@ -47,6 +48,7 @@ class RunFlags:
     config_committed: bool = False
     learner_in_use: bool = False
     timeout_now_sent: bool = False
+    sentinel_on_request: bool = False  # a leader appended a sentinel when asked (AppendSentinel)
     leaders_seen: set[tuple[int, int]] = field(default_factory=set)
 
     def observe(self, cluster: ClusterState) -> None:

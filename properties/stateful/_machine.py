@@ -33,6 +33,7 @@ from properties.stateful._coverage import Coverage, RunFlags
 from spec import (
     Action,
     AddLearner,
+    AppendSentinel,
     CheckQuorum,
     ClientRequest,
     ClusterResult,
@@ -147,8 +148,11 @@ class ClusterMachine(RuleBasedStateMachine):
         self._trace.append((action, after))
         self._cluster = after
         self._flags.observe(after)
-        if isinstance(action, Recover) and result.rejected is None:
-            self._flags.crashed_and_recovered = True
+        if result.rejected is None:
+            if isinstance(action, Recover):
+                self._flags.crashed_and_recovered = True
+            elif isinstance(action, NodeInput) and isinstance(action.input, AppendSentinel):
+                self._flags.sentinel_on_request = True
         violations = [*check_transition(before, action, after), *check_state(after)]
         if violations:
             detail = "; ".join(str(violation) for violation in violations)
@@ -498,8 +502,17 @@ class ClusterMachine(RuleBasedStateMachine):
     @precondition(lambda self: self._has_leader() and self.cluster.size > 1)
     @rule(who=_WHO, kind=_CHANGE, pick=_PICK)
     def membership_round(self, who: int, kind: str, pick: int) -> None:
-        """membership_round is a change followed by a replication round (thesis 4.1)."""
+        """membership_round is a change followed by a replication round (thesis 4.1).
+
+        Between the two the leader is asked for a sentinel, as the node does when the 2015
+        own-term rule refuses a change; the spec refuses it when the log already holds an
+        entry of the leader's term (so after a change that went through), and a refused
+        change can go through in a later round, once the sentinel has committed.
+        """
+        leader = _choose(self._leaders_first(), who)
         self.change_membership(who, kind, pick)
+        if self.cluster.nodes[leader].role is Role.LEADER:
+            self._apply(NodeInput(leader, AppendSentinel()))
         if self._has_leader():
             self.replicate(who)
 

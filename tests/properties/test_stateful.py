@@ -86,14 +86,21 @@ def test_run_stateful_passes_on_the_spec_and_reaches_interesting_states() -> Non
 
 
 def test_runs_change_membership_and_transfer_leadership() -> None:
-    """Runs commit configuration changes, use learners and send TimeoutNow.
+    """Runs commit configuration changes, use learners, send TimeoutNow and append a
+    sentinel on request.
 
-    Reference: thesis sections 4.1 (single-server changes), 4.2.1 (learners), 3.10 (transfer);
-    the universe is larger than the initial configuration in part of the runs.
+    Reference: thesis sections 4.1 (single-server changes), 4.2.1 (learners), 3.10 (transfer),
+    and the 2015 own-term rule (a change waits for an entry of the leader's term); the
+    universe is larger than the initial configuration in part of the runs.
     """
     result = run_stateful("ci", max_examples=400)
     assert result.ok, result.counterexample
-    for milestone in ("config_committed", "learner_in_use", "timeout_now_sent"):
+    for milestone in (
+        "config_committed",
+        "learner_in_use",
+        "timeout_now_sent",
+        "sentinel_on_request",
+    ):
         assert result.coverage[milestone] > 0, (milestone, result.coverage)
 
 
