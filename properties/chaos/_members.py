@@ -180,7 +180,10 @@ class MemberNemesis:
             self.records.append(record)
             self._say(f"nemesis: {op.value} {node}: {'ok' if ok else 'no'} ({detail})")
             if action.change and not ok and not self.stop.is_set():
-                self._say(await self._views())
+                try:
+                    self._say(await self._views())
+                except Exception as exc:  # evidence, never a harness crash
+                    self._say(f"  member views unavailable: {exc!r}")
                 if retries > 0:  # as an operator would: once more (direction: the config then)
                     retries -= 1
                     pending.insert(0, action)
