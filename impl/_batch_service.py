@@ -46,10 +46,7 @@ MAX_BATCH_BYTES = 8 << 20
 
 
 def check_batch(commands: Any) -> str | None:
-    """check_batch returns why a batch is refused (over a cap), or None when it is fine.
-
-    The client calls it too, so an oversized batch fails before it is sent.
-    """
+    """check_batch returns why a batch is refused (over a cap), or None when it is fine."""
     count = len(commands)
     if count > MAX_BATCH_COMMANDS:
         return f"batch of {count} commands is over the cap of {MAX_BATCH_COMMANDS}"

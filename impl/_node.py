@@ -235,7 +235,7 @@ class Node:
         self._driver = loop.create_task(self._drive(), name=f"raftwright-driver-{cfg.node_id}")
         self._tasks = [
             loop.create_task(self._every(cfg.heartbeat_ms, self._on_heartbeat)),
-            loop.create_task(self._check_quorum_loop(lo)),
+            loop.create_task(self._check_quorum_loop()),
         ]
         self._timer.reset()
         self._wake.set()
@@ -582,15 +582,15 @@ class Node:
             self._core.check_quorum_timeout()
             self._wake.set()
 
-    async def _check_quorum_loop(self, period_ms: int) -> None:
-        """_check_quorum_loop ticks check-quorum every period_ms (the election timeout's low end).
+    async def _check_quorum_loop(self) -> None:
+        """_check_quorum_loop ticks check-quorum once per period (the election timeout's low end).
 
         Like ``_every``, except that a new leadership transfer postpones the next tick to a
         full period after it started (see transfer_leadership), so a transfer always gets
         between one and two periods before the tick ends it.
         """
         loop = asyncio.get_running_loop()
-        period = period_ms / 1000
+        period = self._check_quorum_period
         self._check_quorum_due = loop.time() + period
         while self._running:
             await asyncio.sleep(max(0.0, self._check_quorum_due - loop.time()))

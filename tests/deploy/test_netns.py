@@ -76,6 +76,32 @@ def wait_until(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last_error})")
 
 
+R = TypeVar("R", bound="Rehearsal")
+
+
+def rehearsal_or_skip(
+    net: PrivateNetwork, root: Path, make: Callable[[PrivateNetwork, Path], R]
+) -> R:
+    """rehearsal_or_skip builds the namespaces and ``make(net, root)``'s rehearsal on them.
+
+    The test is skipped, with the reason, where namespaces or certificates cannot be made;
+    no namespace is left behind when either fails.
+    """
+    try:
+        net.build()
+    except NetnsUnavailable as exc:
+        net.destroy()
+        pytest.skip(f"network namespaces unavailable: {exc}")
+    try:
+        return make(net, root)
+    except OpensslUnavailable as exc:
+        net.destroy()
+        pytest.skip(f"certificates cannot be made: {exc}")
+    except BaseException:
+        net.destroy()
+        raise
+
+
 _SAMPLE = re.compile(r"^(?P<name>[a-z_]+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 
 
@@ -214,19 +240,7 @@ class Rehearsal:
 
 def test_three_namespaces_failover_and_no_lost_write(tmp_path: Path) -> None:
     net = PrivateNetwork(SUBNET, [*NODE_IDS, "client"], host_numbers=(1, 2, 3, 100))
-    try:
-        net.build()
-    except NetnsUnavailable as exc:
-        net.destroy()
-        pytest.skip(f"network namespaces unavailable: {exc}")
-    try:
-        rehearsal = Rehearsal(net, tmp_path)
-    except OpensslUnavailable as exc:
-        net.destroy()
-        pytest.skip(f"certificates cannot be made: {exc}")
-    except BaseException:
-        net.destroy()
-        raise
+    rehearsal = rehearsal_or_skip(net, tmp_path, Rehearsal)
     try:
         for node_id in NODE_IDS:
             rehearsal.start(node_id)
@@ -345,19 +359,7 @@ def test_a_node_with_another_nodes_certificate_is_refused_both_ways(tmp_path: Pa
     a leader), section 5 (servers exchange RPCs among the cluster's members).
     """
     net = PrivateNetwork(SUBNET, [*NODE_IDS, "client"], host_numbers=(1, 2, 3, 100))
-    try:
-        net.build()
-    except NetnsUnavailable as exc:
-        net.destroy()
-        pytest.skip(f"network namespaces unavailable: {exc}")
-    try:
-        rehearsal = Rehearsal(net, tmp_path)
-    except OpensslUnavailable as exc:
-        net.destroy()
-        pytest.skip(f"certificates cannot be made: {exc}")
-    except BaseException:
-        net.destroy()
-        raise
+    rehearsal = rehearsal_or_skip(net, tmp_path, Rehearsal)
     try:
         rehearsal.start("n1")
         rehearsal.start("n2")

@@ -39,10 +39,18 @@ from typing import Any
 
 import pytest
 
-from ._netns import NetnsUnavailable, PrivateNetwork
-from ._openssl import OpensslUnavailable, make_leaf
+from ._netns import PrivateNetwork
+from ._openssl import make_leaf
 from ._procs import ROOT, NodeProcess, cli_command, replay_store, start_node, stop_nodes
-from .test_netns import CLUSTER_ID, METRICS_PORT, NODE_IDS, PORT, Rehearsal, wait_until
+from .test_netns import (
+    CLUSTER_ID,
+    METRICS_PORT,
+    NODE_IDS,
+    PORT,
+    Rehearsal,
+    rehearsal_or_skip,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -172,19 +180,7 @@ def acked_between(result: dict[str, Any], start: float, end: float) -> int:
 def test_add_a_machine_retire_the_leader_and_fail_over(tmp_path: Path) -> None:
     machines = [*NODE_IDS, NEW_ID, "client"]
     net = PrivateNetwork(SUBNET, machines, host_numbers=(1, 2, 3, 4, 100))
-    try:
-        net.build()
-    except NetnsUnavailable as exc:
-        net.destroy()
-        pytest.skip(f"network namespaces unavailable: {exc}")
-    try:
-        rehearsal = MembershipRehearsal(net, tmp_path)
-    except OpensslUnavailable as exc:
-        net.destroy()
-        pytest.skip(f"certificates cannot be made: {exc}")
-    except BaseException:
-        net.destroy()
-        raise
+    rehearsal = rehearsal_or_skip(net, tmp_path, MembershipRehearsal)
     writers: list[Writer] = []
     retired: list[NodeProcess] = []
     try:

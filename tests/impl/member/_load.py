@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 from impl import KVClient
 
-from ._memberutil import wait_for
+from ._memberutil import MemberCluster, wait_for
 
-__all__ = ["WRITERS", "Load"]
+__all__ = ["WRITERS", "Load", "cluster_under_load"]
 
 WRITERS = 6
 
@@ -45,3 +48,25 @@ class Load:
         done = await asyncio.gather(*self._tasks, return_exceptions=True)
         errors = [d for d in done if isinstance(d, BaseException)]
         assert not errors, errors
+
+
+@contextlib.asynccontextmanager
+async def cluster_under_load(
+    tmp_path: Path, warmup: int, *, spare: int = 1
+) -> AsyncIterator[tuple[MemberCluster, str, Load]]:
+    """cluster_under_load: n1-n3 running, a leader elected and ``warmup`` writes acknowledged
+    under a running Load; yields (cluster, leader id, load) and stops both after."""
+    c = MemberCluster(tmp_path, spare=spare)
+    load: Load | None = None
+    try:
+        await c.start_initial()
+        leader_id = await c.wait_leader(["n1", "n2", "n3"])
+        load = Load(list(c.initial.values()))
+        load.start()
+        await load.wait_acked(warmup)
+        yield c, leader_id, load
+    finally:
+        if load is not None:
+            with contextlib.suppress(BaseException):
+                await load.stop()
+        await c.stop_all()

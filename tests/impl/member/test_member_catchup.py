@@ -9,7 +9,6 @@ In-process nodes over 127.0.0.1, real gRPC and SQLite.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from pathlib import Path
 
@@ -18,8 +17,7 @@ import pytest
 from impl import RaftClient
 from impl._core import Role
 
-from ._load import Load
-from ._memberutil import MemberCluster
+from ._load import cluster_under_load
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
 
@@ -37,15 +35,8 @@ def test_learner_added_under_load_catches_up_and_is_promoted_without_election(
     """
 
     async def main() -> None:
-        c = MemberCluster(tmp_path)
-        load: Load | None = None
-        try:
-            await c.start_initial()
-            leader_id = await c.wait_leader(["n1", "n2", "n3"])
+        async with cluster_under_load(tmp_path, 200) as (c, leader_id, load):
             leader = c.nodes[leader_id]
-            load = Load(list(c.initial.values()))
-            load.start()
-            await load.wait_acked(200)
             terms = {i: n.term for i, n in c.nodes.items()}
             n4 = await c.start("n4", join=True)
             acked_before = load.acked
@@ -64,11 +55,6 @@ def test_learner_added_under_load_catches_up_and_is_promoted_without_election(
             await c.wait_applied("n4", leader.status().commit_index - 50)
             await load.stop()
             assert took < 5.0
-        finally:
-            if load is not None:
-                with contextlib.suppress(BaseException):
-                    await load.stop()
-            await c.stop_all()
 
     asyncio.run(main())
 
@@ -81,15 +67,8 @@ def test_learner_that_is_not_up_yet_is_caught_up_once_it_listens(tmp_path: Path)
     """
 
     async def main() -> None:
-        c = MemberCluster(tmp_path)
-        load: Load | None = None
-        try:
-            await c.start_initial()
-            leader_id = await c.wait_leader(["n1", "n2", "n3"])
+        async with cluster_under_load(tmp_path, 100) as (c, leader_id, load):
             leader = c.nodes[leader_id]
-            load = Load(list(c.initial.values()))
-            load.start()
-            await load.wait_acked(100)
             terms = {i: n.term for i, n in c.nodes.items()}
             async with RaftClient(list(c.initial.values()), deadline_s=15) as client:
                 await client.add_member("n4", c.address("n4"))
@@ -99,10 +78,5 @@ def test_learner_that_is_not_up_yet_is_caught_up_once_it_listens(tmp_path: Path)
             await c.wait_voters(leader_id, {"n1", "n2", "n3", "n4"}, timeout_s=10.0)
             assert {i: c.nodes[i].term for i in terms} == terms, "an election happened"
             await load.stop()
-        finally:
-            if load is not None:
-                with contextlib.suppress(BaseException):
-                    await load.stop()
-            await c.stop_all()
 
     asyncio.run(main())

@@ -9,7 +9,6 @@ behind when it campaigns and the other voters refuse it (section 5.4.1): chaos f
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from impl import KVClient
 
-from ._load import Load
+from ._load import cluster_under_load
 from ._memberutil import MemberCluster, wait_for
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
@@ -39,14 +38,7 @@ def test_transfer_under_a_steady_write_load_makes_the_target_leader(tmp_path: Pa
     """
 
     async def main() -> None:
-        c = MemberCluster(tmp_path, spare=0)
-        load: Load | None = None
-        try:
-            await c.start_initial()
-            await c.wait_leader(["n1", "n2", "n3"])
-            load = Load(list(c.initial.values()))
-            load.start()
-            await load.wait_acked(50)
+        async with cluster_under_load(tmp_path, 50, spare=0) as (c, _, load):
             for _ in range(3):
                 leader_id = await c.wait_leader(["n1", "n2", "n3"])
                 leader = c.nodes[leader_id]
@@ -61,10 +53,5 @@ def test_transfer_under_a_steady_write_load_makes_the_target_leader(tmp_path: Pa
             async with KVClient(list(c.initial.values()), deadline_s=15) as kv:
                 for key in sorted(load.acked_keys)[:: max(1, len(load.acked_keys) // 40)]:
                     assert await kv.get(key) == load.acked_keys[key], key
-        finally:
-            if load is not None:
-                with contextlib.suppress(BaseException):
-                    await load.stop()
-            await c.stop_all()
 
     asyncio.run(main())

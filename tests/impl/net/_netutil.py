@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from impl import KVStateMachine, Node, NodeConfig
 from tests._ports import consecutive_free_ports, free_ports, wait_for
 
-__all__ = ["CLUSTER_ID", "LocalCluster", "consecutive_free_ports", "free_ports", "wait_for"]
+__all__ = [
+    "CLUSTER_ID",
+    "LocalCluster",
+    "consecutive_free_ports",
+    "free_ports",
+    "run_cluster",
+    "wait_for",
+]
 
 CLUSTER_ID = "net-test"
 
@@ -95,3 +104,17 @@ class LocalCluster:
             return leader if others_follow == len(self.nodes) - 1 else None
 
         return await wait_for(settled, timeout_s, "no settled leader")
+
+
+def run_cluster(root: Path, body: Callable[[LocalCluster], Awaitable[None]], **kw: Any) -> None:
+    """run_cluster starts a LocalCluster(root, **kw), runs ``body`` on it, and stops it."""
+
+    async def main() -> None:
+        cluster = LocalCluster(root, **kw)
+        try:
+            await cluster.start_all()
+            await body(cluster)
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(main())

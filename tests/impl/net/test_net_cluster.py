@@ -16,21 +16,13 @@ import pytest
 from impl import KVClient, NotLeaderError, ProposalLostError, RaftClient
 from impl._kv import decode_get_result, encode_get, encode_put
 
-from ._netutil import LocalCluster, wait_for
+from ._netutil import LocalCluster, run_cluster, wait_for
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 
 
 def run(root: Path, body: Callable[[LocalCluster], Awaitable[None]], **kw: Any) -> None:
-    async def main() -> None:
-        cluster = LocalCluster(root, **kw)
-        try:
-            await cluster.start_all()
-            await body(cluster)
-        finally:
-            await cluster.stop_all()
-
-    asyncio.run(main())
+    run_cluster(root, body, **kw)
 
 
 def test_elects_one_leader_and_replicates(tmp_path: Path) -> None:

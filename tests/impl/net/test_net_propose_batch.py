@@ -22,23 +22,15 @@ from impl._client import LEADER_ADDR_KEY, LEADER_ID_KEY, NOT_APPENDED_KEY
 from impl._kv import encode_delete, encode_put
 from impl.generated import client_pb2, client_pb2_grpc, kv_pb2
 
-from ._netutil import LocalCluster, free_ports, wait_for
+from ._netutil import LocalCluster, free_ports, run_cluster, wait_for
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
 
 
 def run(root: Path, body: Callable[[LocalCluster], Awaitable[None]]) -> None:
-    async def main() -> None:
-        # three nodes share one event loop: a 4,096-command batch must not look like a dead
-        # leader on a loaded machine (the assertions count exact log indexes)
-        cluster = LocalCluster(root, election_timeout_ms=(1000, 2000))
-        try:
-            await cluster.start_all()
-            await body(cluster)
-        finally:
-            await cluster.stop_all()
-
-    asyncio.run(main())
+    # three nodes share one event loop: a 4,096-command batch must not look like a dead
+    # leader on a loaded machine (the assertions count exact log indexes)
+    run_cluster(root, body, election_timeout_ms=(1000, 2000))
 
 
 def _pairs(err: aio.AioRpcError) -> list[tuple[str, str | bytes]]:
